@@ -135,7 +135,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # SPEC §8: errors for a list are a list aligned with the input, `{}` for good items.
@@ -152,6 +152,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "VendorStatusEnum": "workforce.models.Vendor.Status",
+        "CenterStatusEnum": "workforce.models.DeliveryCenter.Status",
+        "WorkerStatusEnum": "workforce.models.Worker.Status",
+    },
 }
 
 # DRF deprecates the aligned-list error format that SPEC §8 makes part of the contract; the

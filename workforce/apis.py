@@ -69,6 +69,10 @@ class TokenObtainApi(ApiView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    def get_authenticate_header(self, request):
+        # Stale tokens are ignored here, yet wrong credentials must still answer 401, not 403.
+        return "Token"
+
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(trim_whitespace=False)
@@ -144,6 +148,7 @@ class VendorRegisterApi(ApiView):
 
 
 class VendorListApi(ApiView):
+    queryset = Vendor.objects.none()  # for the schema; rows come from the selector
     permission_classes = [VendorAdminOrStaff]
     filterset_class = VendorFilter
     ordering_fields = ["id", "name", "created_at"]
@@ -217,6 +222,7 @@ class CenterFilter(django_filters.FilterSet):
 
 
 class VendorCentersApi(ApiView):
+    queryset = DeliveryCenter.objects.none()  # for the schema; rows come from the selector
     permission_classes = [VendorAdminOrStaff]
     filterset_class = CenterFilter
     ordering_fields = ["id", "name", "country", "seats"]
@@ -383,12 +389,18 @@ def _create_workers(request, center: DeliveryCenter | None) -> Response:
 
 
 class WorkerFilter(django_filters.FilterSet):
+    # Scoped so that another vendor's center id answers like an id that does not exist.
+    center = django_filters.ModelChoiceFilter(
+        queryset=lambda request: selectors.center_list_for_user(user=request.user)
+    )
+
     class Meta:
         model = Worker
         fields = ["status", "kind", "center"]
 
 
 class CenterWorkersApi(ApiView):
+    queryset = Worker.objects.none()  # for the schema; rows come from the selector
     permission_classes = [VendorAdminOrStaff]
     filterset_class = WorkerFilter
     ordering_fields = ["id", "created_at"]
@@ -419,6 +431,7 @@ class WorkerRegisterApi(ApiView):
 
 
 class WorkerListApi(ApiView):
+    queryset = Worker.objects.none()  # for the schema; rows come from the selector
     permission_classes = [VendorAdminOrStaff]
     filterset_class = WorkerFilter
     ordering_fields = ["id", "created_at"]
@@ -485,6 +498,7 @@ class SkillUpdateSerializer(serializers.Serializer):
 
 
 class SkillsApi(ApiView):
+    queryset = Skill.objects.none()  # for the schema
     # Vendor admins read the catalogue too: they need the slugs to onboard their workers.
     permission_classes = [roles_allowed(Role.MANAGER, Role.VENDOR_ADMIN)]
     ordering_fields = ["slug", "name", "created_at"]

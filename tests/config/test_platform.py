@@ -3,10 +3,12 @@
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 
 from config import env
 from tests.utils import api_client
@@ -88,6 +90,11 @@ def test_schema_and_docs_need_no_credentials(anonymous, db):
     assert schema.status_code == 200
     assert b"/api/v1/centers/{center_id}/workers/" in schema.content
     assert docs.status_code == 200
+
+
+def test_schema_generates_without_warnings(db):
+    # Warnings mean a misdocumented endpoint, e.g. two request bodies under one name.
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
 
 
 def test_errors_have_detail_and_code(anonymous, manager_pat):

@@ -24,7 +24,11 @@ NEW_WORKER = {
     "password": "long-enough-pass",
     "languages": [{"code": "en", "level": "C1"}],
 }
-NEW_ACCOUNT = {"username": "new_account", "email": "new@example.com", "password": "long-enough-pass"}
+NEW_ACCOUNT = {
+    "username": "new_account",
+    "email": "new@example.com",
+    "password": "long-enough-pass",
+}
 
 ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
 
@@ -233,6 +237,21 @@ def test_worker_list_shows_a_vendor_admin_only_their_workers(world, vendor_admin
         acme["worker"],
         acme["suspended_worker"],
     }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/workers/", "/api/v1/centers/{center}/workers/"])
+def test_filtering_by_another_vendors_center_answers_as_if_it_did_not_exist(
+    world, vendor_admin_acme, path
+):
+    client = api_client(vendor_admin_acme)
+    url = path.format(**world["acme"])
+    missing_id = DeliveryCenter.objects.order_by("-pk").first().pk + 1000
+
+    foreign = client.get(url, {"center": world["globex"]["center"]})
+    missing = client.get(url, {"center": missing_id})
+
+    # Telling "someone else's" from "missing" would let a vendor admin enumerate other vendors.
+    assert (foreign.status_code, foreign.json()) == (missing.status_code, missing.json())
 
 
 def test_staff_lists_every_vendor_and_worker(world, staff_sam):
