@@ -7,8 +7,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests import factories
-from tests.utils import api_client
-from workforce.models import DeliveryCenter, Skill, User, Vendor, Worker
+from tests.utils import api_client, workforce_state
+from workforce.models import DeliveryCenter, Vendor, Worker
 
 NEW_CENTER = {
     "name": "Cebu 2",
@@ -86,19 +86,6 @@ AUTHENTICATED_ENDPOINTS = [
 ROLES = ["staff", "manager", "vendor_admin", "worker"]
 
 
-def db_state() -> dict:
-    """Everything a refused request could have changed."""
-    return {
-        "vendors": list(Vendor.objects.order_by("pk").values_list("pk", "name", "status")),
-        "centers": list(
-            DeliveryCenter.objects.order_by("pk").values_list("pk", "name", "seats", "status")
-        ),
-        "workers": list(Worker.objects.order_by("pk").values_list("pk", "status")),
-        "users": list(User.objects.order_by("pk").values_list("pk", "username", "role")),
-        "skills": list(Skill.objects.order_by("pk").values_list("slug", "name")),
-    }
-
-
 def assert_error(response, status: int, code: str | None = None) -> None:
     assert response.status_code == status, response.content
     body = response.json()
@@ -167,12 +154,12 @@ def test_no_or_bad_credentials_are_401(world, ep, authorization, code):
     client = APIClient()
     if authorization:
         client.credentials(HTTP_AUTHORIZATION=authorization)
-    before = db_state()
+    before = workforce_state()
 
     response = ep.call(client, world["acme"])
 
     assert_error(response, 401, code)
-    assert db_state() == before
+    assert workforce_state() == before
 
 
 # --- 403: role gates ----------------------------------------------------------------------------
@@ -183,7 +170,7 @@ def test_no_or_bad_credentials_are_401(world, ep, authorization, code):
 def test_role_matrix(world, user_in_role, ep, role):
     # Vendor-scoped paths point at the vendor admin's own vendor, so a 403 is the role gate
     # speaking, never the object scoping.
-    before = db_state()
+    before = workforce_state()
 
     response = ep.call(api_client(user_in_role[role]), world["acme"])
 
@@ -191,7 +178,7 @@ def test_role_matrix(world, user_in_role, ep, role):
         assert response.status_code == ep.ok, response.content
     else:
         assert_error(response, 403)
-        assert db_state() == before
+        assert workforce_state() == before
 
 
 # --- 404: another vendor's objects --------------------------------------------------------------
@@ -205,12 +192,12 @@ ISOLATION_ENDPOINTS = [
 
 @pytest.mark.parametrize("ep", ISOLATION_ENDPOINTS)
 def test_vendor_admin_gets_404_on_objects_of_another_vendor(world, vendor_admin_acme, ep):
-    before = db_state()
+    before = workforce_state()
 
     response = ep.call(api_client(vendor_admin_acme), world["globex"])
 
     assert_error(response, 404)
-    assert db_state() == before
+    assert workforce_state() == before
 
 
 @pytest.mark.parametrize("ep", ISOLATION_ENDPOINTS)

@@ -41,6 +41,16 @@ VENDORS = [
 ]
 
 
+def _demo_worker(username: str, *, languages, skills) -> services.WorkerSpec:
+    return services.WorkerSpec(
+        username=username,
+        email=f"{username}@example.com",
+        password=PASSWORD,
+        languages=languages,
+        skills=skills,
+    )
+
+
 class Command(BaseCommand):
     help = "Loads demo vendors, centers, workers, skills and accounts (idempotent)."
 
@@ -83,10 +93,8 @@ class Command(BaseCommand):
                 services.worker_bulk_create(
                     center=center,
                     specs=[
-                        services.WorkerSpec(
-                            username=f"{admin.split('_')[0]}{center_index}_w{n}",
-                            email=f"{admin.split('_')[0]}{center_index}_w{n}@example.com",
-                            password=PASSWORD,
+                        _demo_worker(
+                            f"{admin.split('_')[0]}{center_index}_w{n}",
                             languages=[
                                 ("en", LanguageLevel.C1),
                                 (languages[1], LanguageLevel.NATIVE),
@@ -99,10 +107,8 @@ class Command(BaseCommand):
         services.worker_bulk_create(
             center=None,
             specs=[
-                services.WorkerSpec(
-                    username=f"freelancer{n}",
-                    email=f"freelancer{n}@example.com",
-                    password=PASSWORD,
+                _demo_worker(
+                    f"freelancer{n}",
                     languages=[("en", LanguageLevel.NATIVE), ("es", LanguageLevel.B2)],
                     skills=[(skills["asr"], 80), (skills["ner"], 70)],
                 )
