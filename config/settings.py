@@ -156,6 +156,7 @@ SPECTACULAR_SETTINGS = {
         "VendorStatusEnum": "workforce.models.Vendor.Status",
         "CenterStatusEnum": "workforce.models.DeliveryCenter.Status",
         "WorkerStatusEnum": "workforce.models.Worker.Status",
+        "LanguageLevelEnum": ["A1", "A2", "B1", "B2", "C1", "C2", "native"],
     },
 }
 

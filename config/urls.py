@@ -6,6 +6,8 @@ from config.health import health
 
 api_v1 = [
     path("", include("workforce.urls")),
+    path("", include("marketplace.urls")),
+    path("", include("qc.urls")),
 ]
 
 urlpatterns = [

@@ -96,3 +96,34 @@ class WorkerFactory(factory.django.DjangoModelFactory):
     def skills(worker, create, extracted, **kwargs):
         for slug, level in (extracted or {}).items():
             WorkerSkill.objects.create(worker=worker, skill=SkillFactory(slug=slug), level=level)
+
+
+def project_create(manager, **settings):
+    """A project made through the service, as the API would; active unless `status` says so."""
+    from marketplace.services import projects
+
+    status = settings.pop("status", "active")
+    languages = settings.pop("languages", ["en"])
+    allowed_vendors = settings.pop("allowed_vendors", [])
+    settings.setdefault("name", "Sentiment")
+    settings.setdefault("task_type", "classification")
+    if settings["task_type"] in {"classification", "multi_label", "bbox"}:
+        settings.setdefault("labels", ["positive", "negative", "neutral"])
+    project = projects.project_create(
+        user=manager, settings=settings, languages=languages, allowed_vendors=allowed_vendors
+    )
+    if status != "draft":
+        projects.project_transition(project=project, action="publish")
+    if status not in {"draft", "active"}:
+        project.status = status
+        project.save(update_fields=["status"])
+    project.refresh_from_db()
+    return project
+
+
+def tasks_create(project, count: int, *, gold: int = 0, answer="positive") -> None:
+    from marketplace.services import tasks
+
+    rows = [{"data": {"text": f"item {n}"}} for n in range(count)]
+    rows += [{"data": {"text": f"gold {n}"}, "gold_answer": answer} for n in range(gold)]
+    tasks.task_bulk_create(project=project, rows=rows)

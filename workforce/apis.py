@@ -13,35 +13,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from config.api import ApiView
-from workforce import codes, selectors, services
+from workforce import selectors, services
+from workforce.fields import CountryField, LanguageCodeField, TimezoneField, unique_list
 from workforce.models import DeliveryCenter, LanguageLevel, Role, Skill, Vendor, Worker
 from workforce.permissions import ManagerOrStaff, StaffOnly, VendorAdminOrStaff, roles_allowed
 
 MAX_WORKERS_PER_REQUEST = 10_000
-
-
-def _code_field(normalise):
-    """A serializer field whose value must pass one of the `workforce.codes` normalisers."""
-
-    class CodeField(serializers.CharField):
-        def to_internal_value(self, data):
-            try:
-                return normalise(super().to_internal_value(data))
-            except ValueError as error:
-                raise serializers.ValidationError(str(error)) from None
-
-    return CodeField
-
-
-LanguageCodeField = _code_field(codes.language_code_normalise)
-CountryField = _code_field(codes.country_code_normalise)
-TimezoneField = _code_field(codes.timezone_normalise)
-
-
-def _unique_list(values, what: str):
-    repeated = sorted({value for value, count in Counter(values).items() if count > 1})
-    if repeated:
-        raise serializers.ValidationError(f"{what} listed more than once: {', '.join(repeated)}.")
 
 
 class PasswordField(serializers.CharField):
@@ -211,7 +188,7 @@ class CenterInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=DeliveryCenter.Status.choices, required=False)
 
     def validate_languages(self, languages):
-        _unique_list(languages, "Languages")
+        unique_list(languages, "Languages")
         return languages
 
 
@@ -301,11 +278,11 @@ class WorkerInputSerializer(serializers.Serializer):
         return username
 
     def validate_languages(self, languages):
-        _unique_list([entry["code"] for entry in languages], "Languages")
+        unique_list([entry["code"] for entry in languages], "Languages")
         return languages
 
     def validate_skills(self, skills):
-        _unique_list([entry["slug"] for entry in skills], "Skills")
+        unique_list([entry["slug"] for entry in skills], "Skills")
         return skills
 
     def to_spec(self, row: dict) -> services.WorkerSpec:
@@ -536,7 +513,7 @@ class SkillDetailApi(ApiView):
         return Response(SkillSerializer(skill).data)
 
 
-# --- me ---------------------------------------------------------------------------------------
+# --- me (the endpoint lives in qc, which adds the worker's quality) ---------------------------
 
 
 class MeWorkerSerializer(serializers.ModelSerializer):
@@ -556,17 +533,3 @@ class MeOutputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     role = serializers.CharField()
     vendor = serializers.IntegerField(source="vendor_id", allow_null=True)
-
-
-class MeApi(ApiView):
-    """The caller's own account; workers also see their worker profile."""
-
-    @extend_schema(responses=MeOutputSerializer)
-    def get(self, request):
-        user = request.user
-        body = MeOutputSerializer(user).data
-        if user.role != Role.VENDOR_ADMIN:
-            del body["vendor"]
-        if user.role == Role.WORKER:
-            body.update(MeWorkerSerializer(selectors.worker_get_profile(user=user)).data)
-        return Response(body)

@@ -25,3 +25,4 @@ def roles_allowed(*roles: Role) -> type[BasePermission]:
 StaffOnly = roles_allowed()
 ManagerOrStaff = roles_allowed(Role.MANAGER)
 VendorAdminOrStaff = roles_allowed(Role.VENDOR_ADMIN)
+WorkerOrStaff = roles_allowed(Role.WORKER)

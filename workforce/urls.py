@@ -5,7 +5,6 @@ from workforce.models import Vendor, Worker
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="auth-token"),
-    path("me/", apis.MeApi.as_view(), name="me"),
     path("vendors/", apis.VendorListApi.as_view(), name="vendor-list"),
     path("vendors/register/", apis.VendorRegisterApi.as_view(), name="vendor-register"),
     path("vendors/<int:vendor_id>/", apis.VendorDetailApi.as_view(), name="vendor-detail"),

@@ -1,0 +1,411 @@
+"""HTTP API of the marketplace: projects and tasks for managers, the worker loop for workers."""
+
+import django_filters
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from config.api import ApiView
+from config.fields import CurrencyField, DecimalStringField, TiersField
+from marketplace import selectors
+from marketplace.models import Assignment, Project
+from marketplace.services import assignments, projects, tasks
+from qc import scoring
+from workforce.fields import LanguageCodeField, unique_list
+from workforce.models import LanguageLevel, Role, Skill, User, Vendor
+from workforce.permissions import ManagerOrStaff, WorkerOrStaff
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
+        "required": ["min", "max"],
+    }
+)
+class ScaleField(serializers.Field):
+    """`{min, max}` for rating projects, stored as two columns."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict) or set(data) != {"min", "max"}:
+            raise serializers.ValidationError("scale must be an object {min, max}.")
+        bounds = []
+        for key in ("min", "max"):
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise serializers.ValidationError(f"scale.{key} must be a number.")
+            bounds.append(float(value))
+        return {"scale_min": bounds[0], "scale_max": bounds[1]}
+
+    def to_representation(self, value):
+        return value
+
+
+class ProjectInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    client = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    instructions = serializers.CharField(allow_blank=True, required=False, trim_whitespace=False)
+    task_type = serializers.ChoiceField(choices=Project.TaskType.choices)
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=1000, required=False
+    )
+    scale = ScaleField(required=False)
+    required_skill = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Skill.objects.all(), allow_null=True, required=False
+    )
+    min_skill_level = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    languages = serializers.ListField(child=LanguageCodeField(), max_length=50, required=False)
+    min_language_level = serializers.ChoiceField(choices=LanguageLevel.labels, required=False)
+    overlap = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    gold_ratio = serializers.FloatField(min_value=0, max_value=0.99, required=False)
+    min_gold_accuracy = serializers.FloatField(min_value=0, max_value=1, required=False)
+    min_gold_before_block = serializers.IntegerField(min_value=0, required=False)
+    prior_correct = serializers.FloatField(min_value=0, max_value=1e6, required=False)
+    prior_seen = serializers.FloatField(min_value=0, max_value=1e6, required=False)
+    gold_threshold = serializers.FloatField(required=False, allow_null=True)
+    gold_tolerance = serializers.FloatField(min_value=0, required=False)
+    min_seconds_per_task = serializers.IntegerField(min_value=0, max_value=86400, required=False)
+    lease_seconds = serializers.IntegerField(min_value=1, max_value=86400, required=False)
+    max_active_assignments = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    priority = serializers.IntegerField(min_value=-1_000_000, max_value=1_000_000, required=False)
+    allowed_vendors = serializers.PrimaryKeyRelatedField(
+        queryset=Vendor.objects.all(), many=True, required=False
+    )
+    managers = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.filter(role__in=[Role.MANAGER, Role.STAFF]),
+        many=True,
+        required=False,
+    )
+    currency = CurrencyField(required=False)
+    rate = DecimalStringField(required=False)
+    tiers = TiersField(required=False)
+
+    def validate_languages(self, languages):
+        unique_list(languages, "Languages")
+        return languages
+
+    def validate_min_language_level(self, label):
+        return LanguageLevel.from_label(label)
+
+    def validate(self, attrs):
+        prior_correct = attrs.get("prior_correct", getattr(self.instance, "prior_correct", 4))
+        prior_seen = attrs.get("prior_seen", getattr(self.instance, "prior_seen", 5))
+        if prior_correct > prior_seen:
+            raise serializers.ValidationError({"prior_correct": ["Cannot exceed prior_seen."]})
+        return attrs
+
+    def to_service_arguments(self) -> dict:
+        """Splits validated input into plain settings and the related lists the service sets."""
+        settings = dict(self.validated_data)
+        relations = {
+            "languages": settings.pop("languages", None),
+            "allowed_vendors": _ids(settings.pop("allowed_vendors", None)),
+            "managers": _ids(settings.pop("managers", None)),
+        }
+        settings.update(settings.pop("scale", {}))
+        return {"settings": settings, **{k: v for k, v in relations.items() if v is not None}}
+
+
+def _ids(objects):
+    return None if objects is None else [obj.pk for obj in objects]
+
+
+class ProjectOutputSerializer(serializers.ModelSerializer):
+    """Every setting with its effective value; settings of other task types are left out."""
+
+    required_skill = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    languages = serializers.SerializerMethodField()
+    min_language_level = serializers.SerializerMethodField()
+    scale = serializers.SerializerMethodField()
+    gold_threshold = serializers.SerializerMethodField()
+    rate = DecimalStringField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "client",
+            "instructions",
+            "guideline_version",
+            "task_type",
+            "labels",
+            "scale",
+            "required_skill",
+            "min_skill_level",
+            "languages",
+            "min_language_level",
+            "overlap",
+            "gold_ratio",
+            "min_gold_accuracy",
+            "min_gold_before_block",
+            "prior_correct",
+            "prior_seen",
+            "gold_threshold",
+            "gold_tolerance",
+            "min_seconds_per_task",
+            "lease_seconds",
+            "max_active_assignments",
+            "priority",
+            "allowed_vendors",
+            "managers",
+            "currency",
+            "rate",
+            "tiers",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_languages(self, project) -> list[str]:
+        return [row.code for row in project.language_rows.all()]
+
+    def get_min_language_level(self, project) -> str:
+        return LanguageLevel(project.min_language_level).label
+
+    def get_scale(self, project) -> dict | None:
+        return {"min": project.scale_min, "max": project.scale_max}
+
+    def get_gold_threshold(self, project) -> float | None:
+        return selectors.project_answer_format(project).threshold
+
+    def to_representation(self, project):
+        body = super().to_representation(project)
+        for name, types in projects.APPLIES_TO.items():
+            if project.task_type not in types:
+                body.pop(projects.API_NAME.get(name, name), None)
+        return body
+
+
+class ProjectFilter(django_filters.FilterSet):
+    class Meta:
+        model = Project
+        fields = ["status", "task_type"]
+
+
+class ProjectsApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+    queryset = Project.objects.none()  # for the schema; rows come from the selector
+    filterset_class = ProjectFilter
+    ordering_fields = ["id", "priority", "created_at", "name"]
+
+    @extend_schema(responses=ProjectOutputSerializer(many=True))
+    def get(self, request):
+        rows = selectors.project_list_for_user(user=request.user)
+        return self.list_response(rows, ProjectOutputSerializer)
+
+    @extend_schema(request=ProjectInputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request):
+        data = ProjectInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = projects.project_create(user=request.user, **data.to_service_arguments())
+        project = selectors.project_get_for_user(user=request.user, project_id=project.pk)
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    @extend_schema(responses=ProjectOutputSerializer)
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(ProjectOutputSerializer(project).data)
+
+    @extend_schema(request=ProjectInputSerializer(partial=True), responses=ProjectOutputSerializer)
+    def patch(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        data = ProjectInputSerializer(project, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        projects.project_update(project=project, **_as_changes(data.to_service_arguments()))
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        return Response(ProjectOutputSerializer(project).data)
+
+
+def _as_changes(arguments: dict) -> dict:
+    return {"changes": arguments.pop("settings"), **arguments}
+
+
+class ProjectTransitionApi(ApiView):
+    """publish / pause / complete / archive: one operation, the action set per URL."""
+
+    permission_classes = [ManagerOrStaff]
+    transition: str = ""
+
+    @extend_schema(request=None, responses=ProjectOutputSerializer)
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        projects.project_transition(project=project, action=self.transition)
+        return Response(ProjectOutputSerializer(project).data)
+
+
+class ProjectTasksApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    class InputSerializer(serializers.Serializer):
+        data = serializers.JSONField()
+        gold_answer = serializers.JSONField(required=False, allow_null=True)
+
+    class OutputSerializer(serializers.Serializer):
+        created = serializers.IntegerField()
+
+    @extend_schema(request=InputSerializer(many=True), responses={201: OutputSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        if not isinstance(request.data, list):
+            raise serializers.ValidationError("Send a JSON list of {data, gold_answer?}.")
+        created = tasks.task_bulk_create(project=project, rows=request.data)
+        return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+# --- the worker loop --------------------------------------------------------------------------
+# Gold is invisible (SPEC §4.3): every worker-facing shape below is the same for gold and
+# regular tasks, and none of them reads `is_gold`, `gold_answer` or `check_passed`.
+
+
+class WorkerProjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    task_type = serializers.CharField()
+    labels = serializers.SerializerMethodField()
+    scale = serializers.SerializerMethodField()
+    instructions = serializers.CharField()
+    guideline_version = serializers.IntegerField()
+
+    def get_labels(self, project) -> list[str] | None:
+        return project.labels if project.task_type in scoring.LABEL_TYPES else None
+
+    def get_scale(self, project) -> dict | None:
+        if project.task_type != Project.TaskType.RATING:
+            return None
+        return {"min": project.scale_min, "max": project.scale_max}
+
+
+class ClaimOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="assignment_id")
+    task = serializers.SerializerMethodField()
+    project = WorkerProjectSerializer()
+    lease_expires_at = serializers.DateTimeField()
+
+    def get_task(self, claim) -> dict:
+        return {"id": claim.task_id, "data": claim.data}
+
+
+class AssignmentClaimApi(ApiView):
+    permission_classes = [WorkerOrStaff]
+
+    class InputSerializer(serializers.Serializer):
+        project = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(request=InputSerializer, responses={201: ClaimOutputSerializer, 204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        claim = assignments.assignment_claim(
+            user=request.user, project_id=data.validated_data.get("project")
+        )
+        if claim is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ClaimOutputSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+
+class WorkerAssignmentSerializer(serializers.ModelSerializer):
+    task = serializers.SerializerMethodField()
+    project = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "task",
+            "project",
+            "status",
+            "answer",
+            "claimed_at",
+            "lease_expires_at",
+            "submitted_at",
+        ]
+
+    def get_task(self, assignment) -> dict:
+        return {"id": assignment.task_id, "data": assignment.task.data}
+
+    def get_project(self, assignment) -> dict:
+        return {"id": assignment.project_id, "name": assignment.project.name}
+
+    def get_status(self, assignment) -> str:
+        return assignments.worker_visible_status(assignment)
+
+
+class SubmitOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.SerializerMethodField()
+    submitted_at = serializers.DateTimeField()
+
+    def get_status(self, assignment) -> str:
+        return assignments.worker_visible_status(assignment)
+
+
+class AssignmentSubmitApi(ApiView):
+    permission_classes = [WorkerOrStaff]
+
+    class InputSerializer(serializers.Serializer):
+        answer = serializers.JSONField()
+
+    @extend_schema(request=InputSerializer, responses=SubmitOutputSerializer)
+    def post(self, request, assignment_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        assignment = assignments.assignment_submit(
+            user=request.user, assignment_id=assignment_id, answer=data.validated_data["answer"]
+        )
+        return Response(SubmitOutputSerializer(assignment).data)
+
+
+class AssignmentReleaseApi(ApiView):
+    permission_classes = [WorkerOrStaff]
+
+    @extend_schema(request=None, responses=WorkerAssignmentSerializer)
+    def post(self, request, assignment_id: int):
+        assignment = assignments.assignment_release(user=request.user, assignment_id=assignment_id)
+        return Response(WorkerAssignmentSerializer(assignment).data)
+
+
+class WorkerAssignmentFilter(django_filters.FilterSet):
+    # Untrusted work reads `submitted` to its worker, in filters as in bodies (SPEC §4.3).
+    status = django_filters.ChoiceFilter(
+        choices=[(s.value, s.label) for s in Assignment.Status if s != Assignment.Status.UNTRUSTED],
+        method="filter_status",
+    )
+    project = django_filters.NumberFilter(field_name="project_id")
+
+    def filter_status(self, queryset, name, value):
+        if value == Assignment.Status.SUBMITTED:
+            return queryset.filter(
+                status__in=[Assignment.Status.SUBMITTED, Assignment.Status.UNTRUSTED]
+            )
+        return queryset.filter(status=value)
+
+
+class AssignmentListApi(ApiView):
+    permission_classes = [WorkerOrStaff]
+    queryset = Assignment.objects.none()  # for the schema; rows come from the selector
+    filterset_class = WorkerAssignmentFilter
+    ordering_fields = ["id", "claimed_at", "submitted_at"]
+
+    @extend_schema(responses=WorkerAssignmentSerializer(many=True))
+    def get(self, request):
+        rows = selectors.assignment_list_for_worker(worker_user=request.user).order_by("-id")
+        return self.list_response(rows, WorkerAssignmentSerializer)
+
+
+class AssignmentDetailApi(ApiView):
+    permission_classes = [WorkerOrStaff]
+
+    @extend_schema(responses=WorkerAssignmentSerializer)
+    def get(self, request, assignment_id: int):
+        assignment = selectors.assignment_get_for_worker(
+            worker_user=request.user, assignment_id=assignment_id
+        )
+        return Response(WorkerAssignmentSerializer(assignment).data)

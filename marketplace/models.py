@@ -1,0 +1,212 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from workforce.models import LanguageLevel, Skill, Vendor, Worker
+
+
+def default_tiers() -> list[dict]:
+    return [
+        {"min_accuracy": "0.90", "multiplier": "1.10"},
+        {"min_accuracy": "0.75", "multiplier": "1.00"},
+        {"min_accuracy": "0.60", "multiplier": "0.50"},
+    ]
+
+
+class Project(models.Model):
+    class TaskType(models.TextChoices):
+        CLASSIFICATION = "classification"
+        MULTI_LABEL = "multi_label"
+        TEXT = "text"
+        RATING = "rating"
+        RANKING = "ranking"
+        BBOX = "bbox"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        ACTIVE = "active"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        ARCHIVED = "archived"
+
+    name = models.CharField(max_length=200)
+    client = models.CharField(max_length=200, blank=True)
+    instructions = models.TextField(blank=True)
+    guideline_version = models.PositiveIntegerField(default=1)
+    task_type = models.CharField(max_length=16, choices=TaskType.choices)
+    labels = models.JSONField(default=list, blank=True)
+    scale_min = models.FloatField(null=True, blank=True)
+    scale_max = models.FloatField(null=True, blank=True)
+    required_skill = models.ForeignKey(
+        Skill, null=True, blank=True, on_delete=models.PROTECT, related_name="projects"
+    )
+    min_skill_level = models.PositiveSmallIntegerField(default=0)
+    min_language_level = models.PositiveSmallIntegerField(
+        choices=LanguageLevel.choices, default=LanguageLevel.B2
+    )
+    overlap = models.PositiveIntegerField(default=1)
+    gold_ratio = models.FloatField(default=0.1)
+    min_gold_accuracy = models.FloatField(default=0.7)
+    min_gold_before_block = models.PositiveIntegerField(default=5)
+    prior_correct = models.FloatField(default=4)
+    prior_seen = models.FloatField(default=5)
+    gold_threshold = models.FloatField(null=True, blank=True)
+    gold_tolerance = models.FloatField(default=0)
+    min_seconds_per_task = models.PositiveIntegerField(default=0)
+    lease_seconds = models.PositiveIntegerField(default=600)
+    max_active_assignments = models.PositiveIntegerField(default=1)
+    priority = models.IntegerField(default=0)
+    allowed_vendors = models.ManyToManyField(Vendor, blank=True, related_name="projects")
+    managers = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="managed_projects")
+    currency = models.CharField(max_length=3, default="USD")
+    rate = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
+    tiers = models.JSONField(default=default_tiers, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        indexes = [models.Index(fields=["status", "-priority", "id"], name="project_claim_order")]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_min"),
+            models.CheckConstraint(
+                condition=Q(gold_ratio__gte=0, gold_ratio__lt=1), name="project_gold_ratio_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(lease_seconds__gte=1, lease_seconds__lte=86400),
+                name="project_lease_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_active_assignments__gte=1), name="project_max_active_min"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ProjectLanguage(models.Model):
+    """A language every worker on the project must have at `min_language_level` or better."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="language_rows")
+    code = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            models.UniqueConstraint("project", "code", name="project_language_unique"),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        COMPLETE = "complete"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    data = models.JSONField()
+    source = models.JSONField(null=True, blank=True)
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.JSONField(null=True, blank=True)
+    # A random key fixed at creation: gold is served in this order from a random pivot, so
+    # workers meet gold questions in different orders and cannot trade answers by position.
+    gold_order = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # Judgments this task needs (the project's overlap; 0 for gold) and the live ones it has
+    # (active, submitted, accepted) and of those the submitted or accepted ones.
+    required = models.PositiveIntegerField(default=1)
+    live_count = models.PositiveIntegerField(default=0)
+    done_count = models.PositiveIntegerField(default=0)
+    consensus = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    consensus_method = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The claim query: open regular tasks with a free slot, fewest missing judgments
+            # first (finish what is started), then oldest.
+            models.Index(
+                F("project"),
+                F("required") - F("live_count"),
+                F("id"),
+                condition=Q(status="open", is_gold=False, live_count__lt=F("required")),
+                name="task_claim_regular",
+            ),
+            models.Index(
+                F("project"),
+                F("gold_order"),
+                condition=Q(is_gold=True),
+                name="task_claim_gold",
+            ),
+            models.Index(fields=["project", "status"], name="task_project_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(live_count__lte=F("required")) | Q(is_gold=True),
+                name="task_live_within_required",
+            ),
+            models.CheckConstraint(
+                condition=Q(done_count__lte=F("live_count")), name="task_done_within_live"
+            ),
+        ]
+
+    def __str__(self):
+        return f"task {self.pk}"
+
+
+class Assignment(models.Model):
+    """One worker's judgment of one task, from claim to review."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUBMITTED = "submitted"
+        EXPIRED = "expired"
+        RELEASED = "released"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        UNTRUSTED = "untrusted"
+
+    LIVE = (Status.ACTIVE, Status.SUBMITTED, Status.ACCEPTED)
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    is_gold = models.BooleanField(default=False)
+    answer = models.JSONField(null=True, blank=True)
+    # Whether this judgment counted as a gold check, and passed: null when it was no check
+    # (a regular task answered in time). Internal: never shown to workers.
+    check_passed = models.BooleanField(null=True, blank=True)
+    claimed_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint("task", "worker", name="assignment_once_per_worker"),
+        ]
+        indexes = [
+            models.Index(fields=["worker", "project", "status"], name="assignment_worker_project"),
+            models.Index(fields=["worker", "-id"], name="assignment_worker_recent"),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="active"),
+                name="assignment_active_lease",
+            ),
+            models.Index(fields=["project", "status", "submitted_at"], name="assignment_project"),
+        ]
+
+    def __str__(self):
+        return f"assignment {self.pk}"

@@ -1,0 +1,319 @@
+"""The worker loop: claim under a lease, submit, release, expire (SPEC §4.1 to §4.5, §6).
+
+Locking policy — one order everywhere, so that no two transactions wait on each other in a
+circle: worker → worker quality → assignment → task.
+- A claim locks the worker row first (a worker's own claims run one at a time, which is what
+  makes `max_active_assignments` hold), then takes one task row with SKIP LOCKED (never waits on
+  another claimer) and inserts the assignment.
+- A submit that is a gold check updates the worker's quality row first; then every path changes
+  an assignment with a conditional UPDATE (which locks it) before touching its task. Where many
+  tasks change at once they are locked in primary-key order first.
+- Lease times come from the database clock (`Now()`), never from the web server's.
+"""
+
+import datetime
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Now
+
+from config.errors import InvalidInputError
+from marketplace import selectors
+from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
+from marketplace.models import Assignment, Project, Task
+from qc import scoring
+from qc.services import quality_record_check
+from workforce.models import User, Worker
+from workforce.selectors import worker_eligibility_q
+
+_DONE = (
+    Assignment.Status.SUBMITTED,
+    Assignment.Status.ACCEPTED,
+    Assignment.Status.REJECTED,
+    Assignment.Status.UNTRUSTED,
+)
+_CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Claim:
+    assignment_id: int
+    task_id: int
+    data: dict
+    project: Project
+    lease_expires_at: datetime.datetime
+
+
+def _worker_lock(user: User) -> Worker | None:
+    """The user's worker row, locked, if they may claim at all (SPEC §4.2 base rules)."""
+    return (
+        Worker.objects.select_for_update(of=("self",))
+        .select_related("center")
+        .filter(worker_eligibility_q(), user=user)
+        .first()
+    )
+
+
+def assignment_claim(*, user: User, project_id: int | None = None) -> Claim | None:
+    """Gives the worker the next task they qualify for, or None (nothing fitting: 204).
+
+    Projects by priority; within one, gold with probability `gold_ratio` while a regular task
+    is also available, else the regular task with the fewest missing judgments. Raises
+    ClaimLimitError (409) when `project_id` names a project where the worker is at the limit.
+    """
+    with transaction.atomic(durable=True):
+        worker = _worker_lock(user)
+        if worker is None:
+            return None
+        projects = selectors.project_list_claimable(worker=worker, project_id=project_id)
+        for project in projects:
+            if project.active_count >= project.max_active_assignments:
+                if project_id is not None:
+                    raise ClaimLimitError()
+                continue
+            claim = _claim_in_project(worker, project)
+            if claim is not None:
+                return claim
+    return None
+
+
+def _claim_in_project(worker: Worker, project: Project) -> Claim | None:
+    if project.gold_ratio > 0 and random.random() < project.gold_ratio:
+        gold = selectors.task_next_gold(worker=worker, project=project, pivot=random.random())
+        if gold is not None:
+            return _assign(worker, project, gold, is_gold=True)
+    for _ in range(_CLAIM_ATTEMPTS):
+        task = selectors.task_next_regular(worker=worker, project=project)
+        # Lapsed leases go back to the pool here as well as in the minute sweeper, so that a
+        # worker is never told "nothing fitting" while an expired slot waits for the sweep.
+        if task is None and assignments_expire(project_id=project.pk):
+            task = selectors.task_next_regular(worker=worker, project=project)
+        if task is None:
+            return None
+        # The row is locked on PostgreSQL; the condition keeps SQLite (no row locks) honest.
+        taken = Task.objects.filter(
+            pk=task["id"], status=Task.Status.OPEN, live_count__lt=F("required")
+        ).update(live_count=F("live_count") + 1)
+        if taken:
+            return _assign(worker, project, task, is_gold=False)
+    return None
+
+
+def _assign(worker: Worker, project: Project, task: dict, *, is_gold: bool) -> Claim:
+    claimed_at = task["db_now"]
+    assignment = Assignment.objects.create(
+        task_id=task["id"],
+        project=project,
+        worker=worker,
+        is_gold=is_gold,
+        claimed_at=claimed_at,
+        lease_expires_at=claimed_at + datetime.timedelta(seconds=project.lease_seconds),
+    )
+    return Claim(
+        assignment_id=assignment.pk,
+        task_id=task["id"],
+        data=task["data"],
+        project=project,
+        lease_expires_at=assignment.lease_expires_at,
+    )
+
+
+def _slots_free(task_ids: list[int], *, done: bool = False) -> None:
+    """Gives back one live slot per occurrence of a task id (and a done one with `done`)."""
+    by_count = Counter(task_ids)
+    if not by_count:
+        return
+    # Locked in primary-key order so that two transactions freeing overlapping tasks queue
+    # up instead of deadlocking.
+    list(
+        Task.objects.select_for_update()
+        .filter(pk__in=list(by_count))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for count in set(by_count.values()):
+        changes = {"live_count": F("live_count") - count}
+        if done:
+            changes["done_count"] = F("done_count") - count
+            changes["status"] = Value(Task.Status.OPEN)
+        Task.objects.filter(pk__in=[t for t, c in by_count.items() if c == count]).update(**changes)
+
+
+def assignments_expire(*, project_id: int | None = None) -> int:
+    """Ends every lease that ran out (by the database clock) and frees its slot; idempotent.
+
+    Rows another transaction holds are skipped: they are being submitted or expired already.
+    Returns how many assignments expired.
+    """
+    with transaction.atomic():
+        lapsed = Assignment.objects.filter(
+            status=Assignment.Status.ACTIVE, lease_expires_at__lte=Now()
+        )
+        if project_id is not None:
+            lapsed = lapsed.filter(project_id=project_id)
+        rows = list(
+            lapsed.select_for_update(skip_locked=True, of=("self",)).values_list(
+                "pk", "task_id", "is_gold"
+            )
+        )
+        if not rows:
+            return 0
+        Assignment.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            status=Assignment.Status.EXPIRED
+        )
+        _slots_free([task_id for _, task_id, is_gold in rows if not is_gold])
+    return len(rows)
+
+
+def _expire_one(assignment: Assignment) -> None:
+    with transaction.atomic():
+        expired = Assignment.objects.filter(
+            pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__lte=Now()
+        ).update(status=Assignment.Status.EXPIRED)
+        if expired and not assignment.is_gold:
+            _slots_free([assignment.task_id])
+
+
+def assignment_release(*, user: User, assignment_id: int) -> Assignment:
+    """Gives an active assignment back; idempotent. Raises AssignmentStateError (409) for
+    work already submitted or a lease that already ended."""
+    assignment = selectors.assignment_get_for_worker(worker_user=user, assignment_id=assignment_id)
+    if assignment.status == Assignment.Status.RELEASED:
+        return assignment
+    with transaction.atomic(durable=True):
+        released = Assignment.objects.filter(
+            pk=assignment.pk, status=Assignment.Status.ACTIVE
+        ).update(status=Assignment.Status.RELEASED)
+        if released and not assignment.is_gold:
+            _slots_free([assignment.task_id])
+    if not released:
+        assignment.refresh_from_db(fields=["status"])
+        raise AssignmentStateError(
+            f"A {worker_visible_status(assignment)} assignment cannot be released."
+        )
+    assignment.status = Assignment.Status.RELEASED
+    return assignment
+
+
+def worker_visible_status(assignment: Assignment) -> str:
+    """What a worker is told: untrusted work still reads `submitted` (SPEC §4.3)."""
+    if assignment.status == Assignment.Status.UNTRUSTED:
+        return Assignment.Status.SUBMITTED
+    return assignment.status
+
+
+def _normalise(project: Project, answer, data) -> object:
+    try:
+        return scoring.answer_normalise(selectors.project_answer_format(project), answer, data)
+    except scoring.AnswerError as error:
+        raise InvalidInputError(fields={"answer": [str(error)]}) from None
+
+
+def _resubmit(assignment: Assignment, answer) -> Assignment:
+    """An identical resubmit is answered like the first submit; another answer is a 409."""
+    try:
+        same = _normalise(assignment.project, answer, assignment.task.data) == assignment.answer
+    except InvalidInputError:
+        same = False
+    if not same:
+        raise AssignmentStateError("This assignment was already submitted with another answer.")
+    return assignment
+
+
+def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
+    """Stores a valid answer within the lease, scores gold, blocks a worker who falls below
+    the bar. Idempotent for an identical answer. Raises InvalidInputError (400), LeaseEndedError
+    and AssignmentStateError (409); a lapsed lease is expired and its slot freed first."""
+    assignment = selectors.assignment_get_for_worker(worker_user=user, assignment_id=assignment_id)
+    if assignment.status in _DONE:
+        return _resubmit(assignment, answer)
+    if assignment.status != Assignment.Status.ACTIVE:
+        raise LeaseEndedError()
+    project = assignment.project
+    normalised = _normalise(project, answer, assignment.task.data)
+    now = assignment.db_now
+    if assignment.lease_expires_at <= now:
+        _expire_one(assignment)
+        raise LeaseEndedError()
+    check = _gold_check(assignment, normalised, now)
+    try:
+        with transaction.atomic(durable=True):
+            blocked_now = check is not None and quality_record_check(
+                worker_id=assignment.worker_id, project=project, passed=check, day=now.date()
+            )
+            submitted = Assignment.objects.filter(
+                pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__gt=now
+            ).update(
+                status=Assignment.Status.SUBMITTED,
+                answer=normalised,
+                submitted_at=now,
+                check_passed=check,
+            )
+            if not submitted:
+                raise _ChangedMeanwhile()
+            if not assignment.is_gold:
+                _task_judgment_done(assignment.task_id)
+            if blocked_now:
+                _worker_untrust(worker_id=assignment.worker_id, project_id=project.pk)
+    except _ChangedMeanwhile:
+        # Released, expired or submitted by another request between our read and our write:
+        # the quality update is rolled back, and the answer is judged again from the new row.
+        return assignment_submit(user=user, assignment_id=assignment_id, answer=answer)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.answer = normalised
+    assignment.submitted_at = now
+    return assignment
+
+
+class _ChangedMeanwhile(Exception):
+    pass
+
+
+def _gold_check(assignment: Assignment, answer, now: datetime.datetime) -> bool | None:
+    """Whether this judgment counts as a gold check, and passed it (SPEC §6).
+
+    An answer faster than `min_seconds_per_task` is a failed check whether or not the task was
+    gold; a regular task answered in time is no check at all (None).
+    """
+    project = assignment.project
+    too_fast = (now - assignment.claimed_at).total_seconds() < project.min_seconds_per_task
+    if too_fast:
+        return False
+    if not assignment.is_gold:
+        return None
+    return scoring.gold_matches(
+        selectors.project_answer_format(project),
+        answer,
+        assignment.task.gold_answer,
+        assignment.task.data,
+    )
+
+
+def _task_judgment_done(task_id: int) -> None:
+    Task.objects.filter(pk=task_id).update(
+        done_count=F("done_count") + 1,
+        status=Case(
+            When(done_count__gte=F("required") - 1, then=Value(Task.Status.COMPLETE)),
+            default=F("status"),
+        ),
+    )
+
+
+def _worker_untrust(*, worker_id: int, project_id: int) -> None:
+    """A blocked worker's regular judgments on the project stop counting (SPEC §6): submitted
+    ones become untrusted and their tasks need a judgment again; active ones are released.
+    Judgments a manager already accepted stand."""
+    mine = Assignment.objects.filter(worker_id=worker_id, project_id=project_id, is_gold=False)
+    submitted = list(mine.filter(status=Assignment.Status.SUBMITTED).values_list("pk", "task_id"))
+    active = list(mine.filter(status=Assignment.Status.ACTIVE).values_list("pk", "task_id"))
+    Assignment.objects.filter(pk__in=[pk for pk, _ in submitted]).update(
+        status=Assignment.Status.UNTRUSTED
+    )
+    Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
+        status=Assignment.Status.RELEASED
+    )
+    _slots_free([task_id for _, task_id in submitted], done=True)
+    _slots_free([task_id for _, task_id in active])

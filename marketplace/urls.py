@@ -1,0 +1,34 @@
+from django.urls import path
+
+from marketplace import apis
+
+urlpatterns = [
+    path("projects/", apis.ProjectsApi.as_view(), name="projects"),
+    path("projects/<int:project_id>/", apis.ProjectDetailApi.as_view(), name="project-detail"),
+    *(
+        path(
+            f"projects/<int:project_id>/{transition}/",
+            apis.ProjectTransitionApi.as_view(transition=transition),
+            name=f"project-{transition}",
+        )
+        for transition in ("publish", "pause", "complete", "archive")
+    ),
+    path("projects/<int:project_id>/tasks/", apis.ProjectTasksApi.as_view(), name="project-tasks"),
+    path("assignments/", apis.AssignmentListApi.as_view(), name="assignments"),
+    path("assignments/claim/", apis.AssignmentClaimApi.as_view(), name="assignment-claim"),
+    path(
+        "assignments/<int:assignment_id>/",
+        apis.AssignmentDetailApi.as_view(),
+        name="assignment-detail",
+    ),
+    path(
+        "assignments/<int:assignment_id>/submit/",
+        apis.AssignmentSubmitApi.as_view(),
+        name="assignment-submit",
+    ),
+    path(
+        "assignments/<int:assignment_id>/release/",
+        apis.AssignmentReleaseApi.as_view(),
+        name="assignment-release",
+    ),
+]

@@ -1,0 +1,36 @@
+"""Reads of the qc app."""
+
+import datetime
+
+from django.utils import timezone
+
+from qc import scoring
+from qc.models import WorkerQuality
+
+
+def worker_quality_public(*, worker_id: int) -> list[dict]:
+    """A worker's own quality per project as they may see it (SPEC §4.3): the accuracy estimate
+    as of the previous UTC midnight, never live gold counts; `blocked` is live."""
+    today = timezone.now().date()
+    as_of = datetime.datetime.combine(today, datetime.time(), tzinfo=datetime.UTC)
+    rows = WorkerQuality.objects.filter(worker_id=worker_id).select_related("project")
+    result = []
+    for row in rows.order_by("project_id"):
+        # Counts changed today were saved at the day's first change; else they are all older.
+        changed_today = row.day >= today
+        seen = row.day_start_seen if changed_today else row.gold_seen
+        correct = row.day_start_correct if changed_today else row.gold_correct
+        result.append(
+            {
+                "project": row.project_id,
+                "accuracy_estimate": scoring.accuracy_estimate(
+                    gold_correct=correct,
+                    gold_seen=seen,
+                    prior_correct=row.project.prior_correct,
+                    prior_seen=row.project.prior_seen,
+                ),
+                "as_of": as_of,
+                "blocked": row.blocked,
+            }
+        )
+    return result
