@@ -102,6 +102,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-leases": {"task": "marketplace.assignments_expire", "schedule": 60.0},
+}
 
 # Argon2id with OWASP's minimum parameters (19 MiB, 2 passes): strong, yet cheap enough that a
 # vendor can onboard a thousand workers in one request (hashed on all cores, see

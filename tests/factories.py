@@ -125,5 +125,5 @@ def tasks_create(project, count: int, *, gold: int = 0, answer="positive") -> No
     from marketplace.services import tasks
 
     rows = [{"data": {"text": f"item {n}"}} for n in range(count)]
-    rows += [{"data": {"text": f"gold {n}"}, "gold_answer": answer} for n in range(gold)]
+    rows += [{"data": {"text": f"item {count + n}"}, "gold_answer": answer} for n in range(gold)]
     tasks.task_bulk_create(project=project, rows=rows)
