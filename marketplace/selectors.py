@@ -31,7 +31,7 @@ def project_get_for_user(*, user: User, project_id: int) -> Project:
 def project_answer_format(project: Project) -> AnswerFormat:
     return AnswerFormat(
         task_type=project.task_type,
-        labels=tuple(project.labels or ()),
+        labels=project.labels,
         scale_min=project.scale_min,
         scale_max=project.scale_max,
         gold_threshold=project.gold_threshold,
