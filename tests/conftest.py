@@ -70,3 +70,44 @@ def freelancer_fay(db):
     return factories.WorkerFactory(
         user=factories.UserFactory(username="freelancer_fay"), freelancer=True
     )
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real Celery worker process on Redis, sharing the test database (PostgreSQL only)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from config.celery import app
+
+    if not settings.REDIS_URL or connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL and Redis: set DATABASE_URL and REDIS_URL (CI does)")
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": "tests-only-not-a-secret",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-l", "warning"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+    )
+    app.conf.task_always_eager = False
+    try:
+        for _ in range(60):
+            if app.control.ping(timeout=0.5):
+                break
+        else:
+            pytest.fail("the Celery worker did not start")
+        yield process
+    finally:
+        app.conf.task_always_eager = True
+        process.terminate()
+        process.wait(timeout=30)

@@ -8,3 +8,7 @@ from config.settings import *  # noqa: F403
 
 # Hashing with production Argon2 parameters would dominate the suite's run time.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Unit tests run jobs in-process; tests that use the `celery_worker` fixture (tests/conftest.py)
+# switch this off and run them on a real worker process over Redis.
+CELERY_TASK_ALWAYS_EAGER = True
