@@ -201,7 +201,9 @@ class ProjectsApi(ApiView):
         data = ProjectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = projects.project_create(user=request.user, **data.to_service_arguments())
-        project = selectors.project_get_for_user(user=request.user, project_id=project.pk)
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project.pk, detailed=True
+        )
         return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)
 
 
@@ -210,7 +212,9 @@ class ProjectDetailApi(ApiView):
 
     @extend_schema(responses=ProjectOutputSerializer)
     def get(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, detailed=True
+        )
         return Response(ProjectOutputSerializer(project).data)
 
     @extend_schema(request=ProjectInputSerializer(partial=True), responses=ProjectOutputSerializer)
@@ -219,7 +223,9 @@ class ProjectDetailApi(ApiView):
         data = ProjectInputSerializer(project, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         projects.project_update(project=project, **_as_changes(data.to_service_arguments()))
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, detailed=True
+        )
         return Response(ProjectOutputSerializer(project).data)
 
 
@@ -237,6 +243,9 @@ class ProjectTransitionApi(ApiView):
     def post(self, request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         projects.project_transition(project=project, action=self.transition)
+        project = selectors.project_get_for_user(
+            user=request.user, project_id=project_id, detailed=True
+        )
         return Response(ProjectOutputSerializer(project).data)
 
 

@@ -10,19 +10,28 @@ from qc.scoring import AnswerFormat
 from workforce.models import Role, User, Worker, WorkerLanguage, WorkerSkill
 
 
-def project_list_for_user(*, user: User) -> QuerySet[Project]:
-    projects = Project.objects.select_related("required_skill").prefetch_related(
-        "language_rows", "allowed_vendors", "managers"
-    )
+def _projects_visible(user: User) -> QuerySet[Project]:
     if user.role == Role.STAFF:
-        return projects
+        return Project.objects.all()
     if user.role == Role.MANAGER:
-        return projects.filter(managers=user)
-    return projects.none()
+        return Project.objects.filter(managers=user)
+    return Project.objects.none()
 
 
-def project_get_for_user(*, user: User, project_id: int) -> Project:
-    project = project_list_for_user(user=user).filter(pk=project_id).first()
+def project_list_for_user(*, user: User) -> QuerySet[Project]:
+    """Projects the user manages (staff: all), with everything their representation shows."""
+    return (
+        _projects_visible(user)
+        .select_related("required_skill")
+        .prefetch_related("language_rows", "allowed_vendors", "managers")
+    )
+
+
+def project_get_for_user(*, user: User, project_id: int, detailed: bool = False) -> Project:
+    """A project the user manages, else NotFoundError (404); `detailed` loads what its
+    representation shows."""
+    projects = project_list_for_user(user=user) if detailed else _projects_visible(user)
+    project = projects.filter(pk=project_id).first()
     if project is None:
         raise NotFoundError("No such project.")
     return project

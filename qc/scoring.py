@@ -22,7 +22,14 @@ BOX_KEYS = ("label", "x", "y", "w", "h")
 
 
 class AnswerError(ValueError):
-    """Bad answer/data/gold; str(error) is a user-facing message naming the problem."""
+    """Bad answer/data/gold; str(error) is a user-facing message naming the problem.
+
+    `field` names the project setting at fault when the format itself is refused.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,12 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
+def storable_check(value: object, *, what: str) -> None:
+    """Refuse a JSON value the database could not store (NUL, lone surrogates, NaN)."""
+    if problem := _unstorable(value):
+        raise AnswerError(f"{what} must not contain {problem}")
+
+
 def _unstorable(value: object) -> str | None:
     """What in a JSON value the database could not store, if anything."""
     pending = [value]  # a stack, not recursion: nesting depth is the client's choice
@@ -103,7 +116,8 @@ def answer_format_check(fmt: AnswerFormat) -> None:
     """Refuse settings no answer could be judged against; the message names the field."""
     if fmt.task_type not in TASK_TYPES:
         raise AnswerError(
-            f"task_type {fmt.task_type!r} is unknown; use one of: {', '.join(TASK_TYPES)}"
+            f"task_type {fmt.task_type!r} is unknown; use one of: {', '.join(TASK_TYPES)}",
+            field="task_type",
         )
     if fmt.task_type in LABEL_TYPES:
         _labels_check(fmt.labels)
@@ -112,30 +126,32 @@ def answer_format_check(fmt: AnswerFormat) -> None:
     if fmt.threshold is not None:
         lowest = -1 if fmt.task_type == "ranking" else 0
         if not (_is_number(fmt.threshold) and lowest <= fmt.threshold <= 1):
-            raise AnswerError(f"gold_threshold must be a number between {lowest} and 1")
+            raise AnswerError(
+                f"gold_threshold must be a number between {lowest} and 1", field="gold_threshold"
+            )
     if not (_is_number(fmt.gold_tolerance) and fmt.gold_tolerance >= 0):
-        raise AnswerError("gold_tolerance must be a number >= 0")
+        raise AnswerError("gold_tolerance must be a number >= 0", field="gold_tolerance")
 
 
 def _labels_check(labels: object) -> None:
     if not isinstance(labels, tuple) or not labels:
-        raise AnswerError("labels must be a non-empty list of strings")
+        raise AnswerError("labels must be a non-empty list of strings", field="labels")
     seen = set()
     for index, label in enumerate(labels):
         if not isinstance(label, str) or not label.strip():
-            raise AnswerError(f"labels: label {index} must be a non-blank string")
+            raise AnswerError(f"labels: label {index} must be a non-blank string", field="labels")
         if problem := _text_problem(label):
-            raise AnswerError(f"labels: label {index} must not contain {problem}")
+            raise AnswerError(f"labels: label {index} must not contain {problem}", field="labels")
         if label in seen:
-            raise AnswerError(f"labels: {label!r} is listed more than once")
+            raise AnswerError(f"labels: {label!r} is listed more than once", field="labels")
         seen.add(label)
 
 
 def _scale_check(scale_min: object, scale_max: object) -> None:
     if not (_is_number(scale_min) and _is_number(scale_max)):
-        raise AnswerError("scale: min and max must both be numbers")
+        raise AnswerError("scale: min and max must both be numbers", field="scale")
     if not scale_min < scale_max:
-        raise AnswerError("scale: min must be less than max")
+        raise AnswerError("scale: min must be less than max", field="scale")
 
 
 # --- task data ---------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _check_format(project: Project) -> None:
     try:
         scoring.answer_format_check(project_answer_format(project))
     except scoring.AnswerError as error:
-        raise InvalidInputError(str(error), code="invalid_task_format") from None
+        raise InvalidInputError(fields={error.field or "non_field_errors": [str(error)]}) from None
 
 
 def _set_relations(
@@ -111,26 +111,28 @@ def project_update(
     """Changes settings. New instructions bump `guideline_version`; a new overlap applies to
     every regular task at once. The answer format is locked once tasks exist, except that labels
     may be added at the end and overlap may only grow (ProjectSettingLockedError, 409)."""
-    if project.status == Project.Status.ARCHIVED:
-        raise ProjectStateError("An archived project cannot change.")
-    task_type = changes.get("task_type", project.task_type)
-    _check_applicable(task_type, changes)
-    has_tasks = project.tasks.exists()
-    if has_tasks:
-        _check_format_unchanged(project, changes)
-    old_overlap = project.overlap
-    if "instructions" in changes and changes["instructions"] != project.instructions:
-        project.guideline_version += 1
-    for name, value in changes.items():
-        setattr(project, name, value)
-    _clear_inapplicable(project)
-    _check_format(project)
     with transaction.atomic():
+        # Locked and read afresh: a pause, a task upload or another edit that landed since the
+        # caller read the project must be neither overwritten nor missed.
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status == Project.Status.ARCHIVED:
+            raise ProjectStateError("An archived project cannot change.")
+        _check_applicable(changes.get("task_type", project.task_type), changes)
+        has_tasks = project.tasks.exists()
+        if has_tasks:
+            _check_format_unchanged(project, changes)
+        grows = changes.get("overlap", project.overlap) != project.overlap
+        if "instructions" in changes and changes["instructions"] != project.instructions:
+            project.guideline_version += 1
+        for name, value in changes.items():
+            setattr(project, name, value)
+        _clear_inapplicable(project)
+        _check_format(project)
         project.save()
         _set_relations(
             project, languages=languages, allowed_vendors=allowed_vendors, managers=managers
         )
-        if project.overlap != old_overlap and has_tasks:
+        if grows and has_tasks:
             _tasks_require(project)
     return project
 

@@ -3,6 +3,8 @@
 import random
 from collections.abc import Sequence
 
+from django.db import transaction
+
 from config.errors import InvalidInputError
 from marketplace.exceptions import ProjectStateError
 from marketplace.models import Project, Task
@@ -29,6 +31,13 @@ def _row_errors(fmt: scoring.AnswerFormat, row) -> tuple[dict, Task | None]:
     except scoring.AnswerError as error:
         errors["data"] = [str(error)]
         return errors, None
+    source = row.get("source")
+    try:
+        if source is not None and not isinstance(source, dict):
+            raise scoring.AnswerError("source must be a JSON object")
+        scoring.storable_check(source, what="source")
+    except scoring.AnswerError as error:
+        errors["source"] = [str(error)]
     gold = row.get("gold_answer")
     if gold is not None:
         try:
@@ -48,22 +57,26 @@ def task_bulk_create(*, project: Project, rows: Sequence) -> int:
     A row with a `gold_answer` is a gold question (the answer must itself be valid). Raises
     InvalidInputError with errors aligned to the rows, ProjectStateError for a closed project.
     """
-    if project.status in (Project.Status.COMPLETED, Project.Status.ARCHIVED):
-        raise ProjectStateError(f"A {project.status} project takes no new tasks.")
     if not rows:
         raise InvalidInputError("Send at least one task.")
     if len(rows) > MAX_TASKS_PER_REQUEST:
         raise InvalidInputError(
             f"At most {MAX_TASKS_PER_REQUEST} tasks per request; use an import for more."
         )
-    fmt = project_answer_format(project)
-    checked = [_row_errors(fmt, row) for row in rows]
-    if any(errors for errors, _ in checked):
-        raise InvalidInputError(fields=[errors for errors, _ in checked])
-    tasks = [task for _, task in checked]
-    for task in tasks:
-        task.project = project
-        task.required = 0 if task.is_gold else project.overlap
-        task.gold_order = random.random() if task.is_gold else None
-    Task.objects.bulk_create(tasks, batch_size=_INSERT_BATCH)
+    with transaction.atomic():
+        # Locked so that the status, overlap and answer format checked here are the ones in
+        # force when the rows land (settings changes take the same lock).
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        if project.status in (Project.Status.COMPLETED, Project.Status.ARCHIVED):
+            raise ProjectStateError(f"A {project.status} project takes no new tasks.")
+        fmt = project_answer_format(project)
+        checked = [_row_errors(fmt, row) for row in rows]
+        if any(errors for errors, _ in checked):
+            raise InvalidInputError(fields=[errors for errors, _ in checked])
+        tasks = [task for _, task in checked]
+        for task in tasks:
+            task.project = project
+            task.required = 0 if task.is_gold else project.overlap
+            task.gold_order = random.random() if task.is_gold else None
+        Task.objects.bulk_create(tasks, batch_size=_INSERT_BATCH)
     return len(tasks)
