@@ -1,7 +1,8 @@
 """The worker loop: claim under a lease, submit, release, expire (SPEC §4.1 to §4.5, §6).
 
 Locking policy — one order everywhere, so that no two transactions wait on each other in a
-circle: worker → worker quality → assignment → task.
+circle: project → worker → worker quality → assignment → task (settings changes and task
+uploads take the project row; see services/projects.py).
 - A claim locks the worker row first (a worker's own claims run one at a time, which is what
   makes `max_active_assignments` hold), then takes one task row with SKIP LOCKED (never waits on
   another claimer) and inserts the assignment.
