@@ -9,7 +9,7 @@ from config.api import ApiView
 from config.fields import CurrencyField, DecimalStringField, TiersField
 from marketplace import selectors
 from marketplace.models import Assignment, Project
-from marketplace.services import assignments, projects, tasks
+from marketplace.services import assignments, projects, reviews, tasks
 from qc import scoring
 from workforce.fields import LanguageCodeField, unique_list
 from workforce.models import LanguageLevel, Role, Skill, User, Vendor
@@ -418,3 +418,66 @@ class AssignmentDetailApi(ApiView):
             worker_user=request.user, assignment_id=assignment_id
         )
         return Response(WorkerAssignmentSerializer(assignment).data)
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+class ManagerAssignmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "task",
+            "project",
+            "worker",
+            "status",
+            "is_gold",
+            "answer",
+            "claimed_at",
+            "lease_expires_at",
+            "submitted_at",
+        ]
+
+
+class AssignmentReviewApi(ApiView):
+    """accept / reject: one operation, the decision set per URL."""
+
+    permission_classes = [ManagerOrStaff]
+    decision: str = ""
+
+    @extend_schema(request=None, responses=ManagerAssignmentSerializer)
+    def post(self, request, assignment_id: int):
+        assignment = selectors.assignment_get_for_manager(
+            user=request.user, assignment_id=assignment_id
+        )
+        assignment = reviews.assignment_review(assignment=assignment, decision=self.decision)
+        return Response(ManagerAssignmentSerializer(assignment).data)
+
+
+class ProjectReviewSampleApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    class InputSerializer(serializers.Serializer):
+        worker = serializers.IntegerField(min_value=1)
+        percent = serializers.FloatField(min_value=0, max_value=100)
+
+        def validate_percent(self, percent):
+            if percent <= 0:
+                raise serializers.ValidationError("Ensure this value is greater than 0.")
+            return percent
+
+    class OutputSerializer(serializers.Serializer):
+        assignments = serializers.ListField(child=serializers.IntegerField())
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sample = reviews.review_sample(
+            project=project,
+            worker_id=data.validated_data["worker"],
+            percent=data.validated_data["percent"],
+        )
+        return Response({"assignments": sample})

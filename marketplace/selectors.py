@@ -155,3 +155,15 @@ def assignment_get_for_worker(*, worker_user: User, assignment_id: int) -> Assig
     if assignment is None:
         raise NotFoundError("No such assignment.")
     return assignment
+
+
+def assignment_get_for_manager(*, user: User, assignment_id: int) -> Assignment:
+    """A judgment on a project the user manages (staff: any), else NotFoundError (404)."""
+    assignment = (
+        Assignment.objects.filter(project__in=_projects_visible(user), pk=assignment_id)
+        .select_related("task")
+        .first()
+    )
+    if assignment is None:
+        raise NotFoundError("No such assignment.")
+    return assignment

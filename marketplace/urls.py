@@ -14,6 +14,11 @@ urlpatterns = [
         for transition in ("publish", "pause", "complete", "archive")
     ),
     path("projects/<int:project_id>/tasks/", apis.ProjectTasksApi.as_view(), name="project-tasks"),
+    path(
+        "projects/<int:project_id>/review-sample/",
+        apis.ProjectReviewSampleApi.as_view(),
+        name="project-review-sample",
+    ),
     path("assignments/", apis.AssignmentListApi.as_view(), name="assignments"),
     path("assignments/claim/", apis.AssignmentClaimApi.as_view(), name="assignment-claim"),
     path(
@@ -25,6 +30,14 @@ urlpatterns = [
         "assignments/<int:assignment_id>/submit/",
         apis.AssignmentSubmitApi.as_view(),
         name="assignment-submit",
+    ),
+    *(
+        path(
+            f"assignments/<int:assignment_id>/{action}/",
+            apis.AssignmentReviewApi.as_view(decision=decision),
+            name=f"assignment-{action}",
+        )
+        for action, decision in [("accept", "accepted"), ("reject", "rejected")]
     ),
     path(
         "assignments/<int:assignment_id>/release/",

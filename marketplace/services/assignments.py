@@ -122,7 +122,7 @@ def _assign(worker: Worker, project: Project, task: dict, *, is_gold: bool) -> C
     )
 
 
-def _slots_free(task_ids: list[int], *, done: bool = False) -> None:
+def slots_free(task_ids: list[int], *, done: bool = False) -> None:
     """Gives back one live slot per occurrence of a task id (and a done one with `done`)."""
     by_count = Counter(task_ids)
     if not by_count:
@@ -165,7 +165,7 @@ def assignments_expire(*, project_id: int | None = None) -> int:
         Assignment.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
             status=Assignment.Status.EXPIRED
         )
-        _slots_free([task_id for _, task_id, is_gold in rows if not is_gold])
+        slots_free([task_id for _, task_id, is_gold in rows if not is_gold])
     return len(rows)
 
 
@@ -175,7 +175,7 @@ def _expire_one(assignment: Assignment) -> None:
             pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__lte=Now()
         ).update(status=Assignment.Status.EXPIRED)
         if expired and not assignment.is_gold:
-            _slots_free([assignment.task_id])
+            slots_free([assignment.task_id])
 
 
 def assignment_release(*, user: User, assignment_id: int) -> Assignment:
@@ -189,7 +189,7 @@ def assignment_release(*, user: User, assignment_id: int) -> Assignment:
             pk=assignment.pk, status=Assignment.Status.ACTIVE
         ).update(status=Assignment.Status.RELEASED)
         if released and not assignment.is_gold:
-            _slots_free([assignment.task_id])
+            slots_free([assignment.task_id])
     if not released:
         assignment.refresh_from_db(fields=["status"])
         raise AssignmentStateError(
@@ -316,5 +316,5 @@ def _worker_untrust(*, worker_id: int, project_id: int) -> None:
     Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
         status=Assignment.Status.RELEASED
     )
-    _slots_free([task_id for _, task_id in submitted], done=True)
-    _slots_free([task_id for _, task_id in active])
+    slots_free([task_id for _, task_id in submitted], done=True)
+    slots_free([task_id for _, task_id in active])
