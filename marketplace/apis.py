@@ -59,6 +59,10 @@ class ProjectInputSerializer(serializers.Serializer):
     languages = serializers.ListField(child=LanguageCodeField(), max_length=50, required=False)
     min_language_level = serializers.ChoiceField(choices=LanguageLevel.labels, required=False)
     overlap = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    target_confidence = serializers.FloatField(min_value=0, max_value=1, required=False)
+    max_overlap = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, allow_null=True
+    )
     gold_ratio = serializers.FloatField(min_value=0, max_value=0.99, required=False)
     min_gold_accuracy = serializers.FloatField(min_value=0, max_value=1, required=False)
     min_gold_before_block = serializers.IntegerField(min_value=0, required=False)
@@ -120,6 +124,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
     min_language_level = serializers.SerializerMethodField()
     scale = serializers.SerializerMethodField()
     gold_threshold = serializers.SerializerMethodField()
+    max_overlap = serializers.SerializerMethodField()
     rate = DecimalStringField()
 
     class Meta:
@@ -138,6 +143,8 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "languages",
             "min_language_level",
             "overlap",
+            "target_confidence",
+            "max_overlap",
             "gold_ratio",
             "min_gold_accuracy",
             "min_gold_before_block",
@@ -167,6 +174,9 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
 
     def get_scale(self, project) -> dict | None:
         return {"min": project.scale_min, "max": project.scale_max}
+
+    def get_max_overlap(self, project) -> int:
+        return project.max_overlap or project.overlap
 
     def get_gold_threshold(self, project) -> float | None:
         return selectors.project_answer_format(project).threshold

@@ -47,6 +47,10 @@ class Project(models.Model):
         choices=LanguageLevel.choices, default=LanguageLevel.B2
     )
     overlap = models.PositiveIntegerField(default=1)
+    # Adaptive overlap: a task whose consensus confidence is below the target gets one more
+    # judgment at a time, up to `max_overlap` (null: the overlap). A target of 0 is off.
+    target_confidence = models.FloatField(default=0.0)
+    max_overlap = models.PositiveIntegerField(null=True, blank=True)
     gold_ratio = models.FloatField(default=0.1)
     min_gold_accuracy = models.FloatField(default=0.7)
     min_gold_before_block = models.PositiveIntegerField(default=5)
@@ -126,9 +130,6 @@ class Task(models.Model):
     required = models.PositiveIntegerField(default=1)
     live_count = models.PositiveIntegerField(default=0)
     done_count = models.PositiveIntegerField(default=0)
-    consensus = models.JSONField(null=True, blank=True)
-    confidence = models.FloatField(null=True, blank=True)
-    consensus_method = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -35,3 +35,61 @@ class WorkerQuality(models.Model):
 
     def __str__(self):
         return f"{self.worker_id}@{self.project_id}"
+
+
+class TaskResult(models.Model):
+    """The aggregated answer of a task: online weighted majority when it completes, or the
+    project's last re-aggregation. Shown for complete regular tasks only (SPEC §6)."""
+
+    class Method(models.TextChoices):
+        WEIGHTED_MAJORITY = "weighted_majority"
+        WAWA = "wawa"
+        ONE_COIN_DS = "one_coin_ds"
+        DAWID_SKENE = "dawid_skene"
+
+    task = models.OneToOneField(
+        "marketplace.Task", on_delete=models.CASCADE, primary_key=True, related_name="result"
+    )
+    project = models.ForeignKey(
+        "marketplace.Project", on_delete=models.CASCADE, related_name="results"
+    )
+    consensus = models.JSONField()
+    confidence = models.FloatField()
+    method = models.CharField(max_length=32, choices=Method.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["task"]
+        indexes = [models.Index(fields=["project", "task"], name="task_result_project")]
+
+    def __str__(self):
+        return f"result of task {self.task_id}"
+
+
+class AggregationJob(models.Model):
+    """A project-wide re-aggregation with one method, run as a Celery job."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    project = models.ForeignKey(
+        "marketplace.Project", on_delete=models.CASCADE, related_name="aggregations"
+    )
+    method = models.CharField(max_length=32, choices=TaskResult.Method.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    tasks_updated = models.PositiveIntegerField(default=0)
+    iterations = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey("workforce.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.method} on project {self.project_id}"

@@ -54,6 +54,11 @@ def _clear_inapplicable(project: Project) -> None:
             setattr(project, name, _NOT_APPLICABLE_VALUE[name])
 
 
+def _check_overlap(project: Project) -> None:
+    if project.max_overlap is not None and project.max_overlap < project.overlap:
+        raise InvalidInputError(fields={"max_overlap": ["Must be at least the overlap."]})
+
+
 def _check_format(project: Project) -> None:
     try:
         scoring.answer_format_check(project_answer_format(project))
@@ -92,6 +97,7 @@ def project_create(
     _check_applicable(project.task_type, settings)
     _clear_inapplicable(project)
     _check_format(project)
+    _check_overlap(project)
     with transaction.atomic():
         project.save()
         _set_relations(
@@ -128,6 +134,7 @@ def project_update(
             setattr(project, name, value)
         _clear_inapplicable(project)
         _check_format(project)
+        _check_overlap(project)
         project.save()
         _set_relations(
             project, languages=languages, allowed_vendors=allowed_vendors, managers=managers

@@ -30,6 +30,8 @@ DEFAULTS = {
     "languages": ["en"],
     "min_language_level": "B2",
     "overlap": 1,
+    "target_confidence": 0.0,  # adaptive overlap off
+    "max_overlap": 1,  # effective: the overlap
     "gold_ratio": 0.1,
     "min_gold_accuracy": 0.7,
     "min_gold_before_block": 5,
