@@ -1,13 +1,19 @@
 """HTTP API of the qc app."""
 
-from drf_spectacular.utils import extend_schema
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from config.api import ApiView
+from config.renderers import EXPORT_RENDERERS, stream_response
+from marketplace.selectors import project_get_for_user
 from qc import selectors
+from qc.models import TaskResult
 from workforce.apis import MeOutputSerializer, MeWorkerSerializer
 from workforce.models import Role
+from workforce.permissions import ManagerOrStaff
 from workforce.selectors import worker_get_profile
 
 
@@ -35,3 +41,49 @@ class MeApi(ApiView):
                 selectors.worker_quality_public(worker_id=worker.pk), many=True
             ).data
         return Response(body)
+
+
+class ResultSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
+    data = serializers.JSONField()
+    consensus = serializers.JSONField()
+    confidence = serializers.FloatField()
+    judgments = serializers.IntegerField()
+    method = serializers.CharField()
+
+
+class ResultFilter(django_filters.FilterSet):
+    confidence_below = django_filters.NumberFilter(field_name="confidence", lookup_expr="lt")
+    confidence_at_least = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
+
+    class Meta:
+        model = TaskResult
+        fields = ["method"]
+
+
+class ProjectResultsApi(ApiView):
+    """Consensus per complete task; `?format=jsonl` or `?format=csv` streams every row."""
+
+    permission_classes = [ManagerOrStaff]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
+    queryset = TaskResult.objects.none()  # for the schema; rows come from the selector
+    filterset_class = ResultFilter
+    ordering_fields = ["task", "confidence"]
+
+    @extend_schema(
+        responses=ResultSerializer(many=True),
+        parameters=[OpenApiParameter("format", enum=["json", "jsonl", "csv"])],
+    )
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        rows = selectors.result_rows(self.filter_queryset(selectors.result_list(project=project)))
+        renderer = request.accepted_renderer
+        if renderer.format in {"jsonl", "csv"}:
+            return stream_response(
+                renderer,
+                selectors.RESULT_COLUMNS,
+                (selectors.result_row(row) for row in rows.iterator(chunk_size=2000)),
+                filename=f"project-{project.pk}-results",
+            )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([selectors.result_row(row) for row in page])

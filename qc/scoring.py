@@ -328,7 +328,7 @@ def _multi_label_matches(fmt: AnswerFormat, answer: list[str], gold: list[str]) 
     return len(set(answer) & set(gold)) / len(union) >= fmt.threshold
 
 
-def _text_fold(text: str) -> str:
+def text_fold(text: str) -> str:
     # NFD before casefold and NFC after: "é" typed as one code point or as e + accent must be the
     # same single character, or one accent costs two edits.
     folded = unicodedata.normalize("NFC", unicodedata.normalize("NFD", text).casefold())
@@ -336,7 +336,7 @@ def _text_fold(text: str) -> str:
 
 
 def _text_matches(fmt: AnswerFormat, answer: str, gold: str) -> bool:
-    answer, gold = _text_fold(answer), _text_fold(gold)
+    answer, gold = text_fold(answer), text_fold(gold)
     longest = max(len(answer), len(gold))  # never 0: normalised text has a non-blank character
     # Not Levenshtein.normalized_similarity: it returns 1 - d/n, two roundings, so 1 - 8/10 comes
     # out as 0.19999999999999996 and would fail a threshold of exactly 0.2.
@@ -357,12 +357,12 @@ def _ranking_matches(fmt: AnswerFormat, answer: list, gold: list) -> bool:
     return tau >= fmt.threshold
 
 
-def _box_geometry(box: dict) -> tuple[float, float, float, float]:
+def box_geometry(box: dict) -> tuple[float, float, float, float]:
     # In float: int coordinates would make exact huge int areas that overflow when mixed with floats.
     return float(box["x"]), float(box["y"]), float(box["w"]), float(box["h"])
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     overlap_w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
@@ -377,13 +377,13 @@ def _bbox_matches(fmt: AnswerFormat, answer: list[dict], gold: list[dict]) -> bo
     if len(answer) != len(gold):
         return False
     # Geometry once per box: the pairs are n², and dense images have hundreds of boxes.
-    answer_boxes = [(box["label"], _box_geometry(box)) for box in answer]
-    gold_boxes = [(box["label"], _box_geometry(box)) for box in gold]
+    answer_boxes = [(box["label"], box_geometry(box)) for box in answer]
+    gold_boxes = [(box["label"], box_geometry(box)) for box in gold]
     candidates = [
         [
             gold_index
             for gold_index, (gold_label, gold_geometry) in enumerate(gold_boxes)
-            if gold_label == label and _iou(geometry, gold_geometry) >= fmt.threshold
+            if gold_label == label and box_iou(geometry, gold_geometry) >= fmt.threshold
         ]
         for label, geometry in answer_boxes
     ]

@@ -2,10 +2,12 @@
 
 import datetime
 
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from marketplace.models import Task
 from qc import scoring
-from qc.models import WorkerQuality
+from qc.models import TaskResult, WorkerQuality
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -34,3 +36,36 @@ def worker_quality_public(*, worker_id: int) -> list[dict]:
             }
         )
     return result
+
+
+RESULT_COLUMNS = ["task", "data", "consensus", "confidence", "judgments", "method"]
+
+
+def result_list(*, project) -> QuerySet[TaskResult]:
+    """Results of the project's complete regular tasks (SPEC §6), by task id."""
+    return TaskResult.objects.filter(
+        project=project, task__status=Task.Status.COMPLETE, task__is_gold=False
+    ).order_by("task_id")
+
+
+def result_rows(results: QuerySet[TaskResult]) -> QuerySet:
+    """The rows the results endpoint shows; `result_row` names them as SPEC §8 does."""
+    return results.values(
+        "task_id",
+        "consensus",
+        "confidence",
+        "method",
+        data=F("task__data"),
+        judgments=F("task__done_count"),
+    )
+
+
+def result_row(values: dict) -> dict:
+    return {
+        "task": values["task_id"],
+        "data": values["data"],
+        "consensus": values["consensus"],
+        "confidence": values["confidence"],
+        "judgments": values["judgments"],
+        "method": values["method"],
+    }

@@ -17,8 +17,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db import connection, transaction
+from django.db.models import F, Value
 from django.db.models.functions import Now
 
 from config.errors import InvalidInputError
@@ -26,7 +26,7 @@ from marketplace import selectors
 from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
 from marketplace.models import Assignment, Project, Task
 from qc import scoring
-from qc.services import quality_record_check
+from qc.services import quality_record_check, task_consensus_record
 from workforce.models import User, Worker
 from workforce.selectors import worker_eligibility_q
 
@@ -255,8 +255,8 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
             )
             if not submitted:
                 raise _ChangedMeanwhile()
-            if not assignment.is_gold:
-                _task_judgment_done(assignment.task_id)
+            if not assignment.is_gold and _task_judgment_done(assignment.task_id):
+                _task_completed(assignment.task, project)
             if blocked_now:
                 _worker_untrust(worker_id=assignment.worker_id, project_id=project.pk)
     except _ChangedMeanwhile:
@@ -293,14 +293,29 @@ def _gold_check(assignment: Assignment, answer, now: datetime.datetime) -> bool 
     )
 
 
-def _task_judgment_done(task_id: int) -> None:
-    Task.objects.filter(pk=task_id).update(
-        done_count=F("done_count") + 1,
-        status=Case(
-            When(done_count__gte=F("required") - 1, then=Value(Task.Status.COMPLETE)),
-            default=F("status"),
-        ),
-    )
+def _task_judgment_done(task_id: int) -> bool:
+    """Counts one more judgment on the task; True when that completes it."""
+    # One statement for count, completion and the answer to "did this complete it?": the ORM's
+    # update() cannot return the new row (PostgreSQL and SQLite >= 3.35 both take RETURNING).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Task._meta.db_table} SET done_count = done_count + 1, "
+            "status = CASE WHEN done_count + 1 >= required THEN %s ELSE status END "
+            "WHERE id = %s RETURNING status",
+            [Task.Status.COMPLETE, task_id],
+        )
+        (status,) = cursor.fetchone()
+    return status == Task.Status.COMPLETE
+
+
+def _task_completed(task: Task, project: Project) -> None:
+    """Aggregates a task that just got its judgments; with adaptive overlap, a task whose
+    consensus is less confident than the project's target asks for one more judgment."""
+    result = task_consensus_record(task=task, project=project)
+    if result.confidence < project.target_confidence:
+        Task.objects.filter(
+            pk=task.pk, required__lt=project.max_overlap or project.overlap
+        ).update(required=F("required") + 1, status=Task.Status.OPEN)
 
 
 def _worker_untrust(*, worker_id: int, project_id: int) -> None:

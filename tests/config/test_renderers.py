@@ -1,0 +1,23 @@
+import pytest
+
+from config.renderers import csv_cell
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+cmd", "'+cmd"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        (-0.5, "-0.5"),
+        (3, "3"),
+        (None, ""),
+        ({"a": "=x"}, '{"a": "=x"}'),
+        (["-a"], '["-a"]'),
+    ],
+)
+def test_csv_cells_never_start_a_formula(value, cell):
+    assert csv_cell(value) == cell
