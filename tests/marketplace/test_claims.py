@@ -483,3 +483,21 @@ def test_overlap_growth_reopens_tasks_for_new_workers(worker_alice, worker_bob, 
 
     assert claim(worker_bob).status_code == 201
     assert Task.objects.filter(live_count__gt=F("required")).count() == 0
+
+
+def test_a_completing_submit_stays_within_budget(
+    worker_alice, manager_pat, django_assert_num_queries
+):
+    project = factories.project_create(manager_pat, gold_ratio=0.0, overlap=1)
+    client = api_client(worker_alice.user)
+    for size in (10, 2000):
+        factories.tasks_create(project, size)
+        assignment_id = client.post(CLAIM).json()["id"]
+        # token+user, the assignment with task and project, savepoint, the conditional update,
+        # the task's counters (which report completion), the task's trusted judgments with
+        # their workers' records, the stored result, release.
+        with django_assert_num_queries(8):
+            response = client.post(
+                f"/api/v1/assignments/{assignment_id}/submit/", {"answer": "neutral"}, "json"
+            )
+        assert response.status_code == 200
