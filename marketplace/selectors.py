@@ -184,3 +184,23 @@ def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
         .order_by("pk")
         .values_list("answer", "seen", "correct")
     )
+
+
+def project_trusted_judgments(*, project: Project):
+    """(task_id, worker_id, answer, is_gold, gold_answer) of every trusted judgment on the
+    project, gold included, streamed in task order with a server-side cursor."""
+    return (
+        Assignment.objects.filter(
+            project=project,
+            status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED],
+        )
+        .order_by("task_id", "pk")
+        .values_list("task_id", "worker_id", "answer", "is_gold", "task__gold_answer")
+        .iterator(chunk_size=20_000)
+    )
+
+
+def project_trusted_judgment_count(*, project: Project) -> int:
+    return Assignment.objects.filter(
+        project=project, status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED]
+    ).count()

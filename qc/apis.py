@@ -2,7 +2,7 @@
 
 import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -10,7 +10,8 @@ from config.api import ApiView
 from config.renderers import EXPORT_RENDERERS, stream_response
 from marketplace.selectors import project_get_for_user
 from qc import selectors
-from qc.models import TaskResult
+from qc.models import AggregationJob, TaskResult
+from qc.services.aggregation import aggregation_start
 from workforce.apis import MeOutputSerializer, MeWorkerSerializer
 from workforce.models import Role
 from workforce.permissions import ManagerOrStaff
@@ -87,3 +88,50 @@ class ProjectResultsApi(ApiView):
             )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([selectors.result_row(row) for row in page])
+
+
+class AggregationJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AggregationJob
+        fields = [
+            "id",
+            "project",
+            "method",
+            "status",
+            "tasks_updated",
+            "iterations",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ProjectAggregateApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    class InputSerializer(serializers.Serializer):
+        method = serializers.ChoiceField(choices=TaskResult.Method.choices)
+
+    @extend_schema(request=InputSerializer, responses={202: AggregationJobSerializer})
+    def post(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = aggregation_start(
+            project=project, method=data.validated_data["method"], user=request.user
+        )
+        job.refresh_from_db()
+        return Response(AggregationJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AggregationDetailApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    @extend_schema(responses=AggregationJobSerializer)
+    def get(self, request, job_id: int):
+        return Response(
+            AggregationJobSerializer(
+                selectors.aggregation_get_for_user(user=request.user, job_id=job_id)
+            ).data
+        )

@@ -5,9 +5,11 @@ import datetime
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from config.errors import NotFoundError
 from marketplace.models import Task
+from marketplace.selectors import project_list_for_user
 from qc import scoring
-from qc.models import TaskResult, WorkerQuality
+from qc.models import AggregationJob, TaskResult, WorkerQuality
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -69,3 +71,12 @@ def result_row(values: dict) -> dict:
         "judgments": values["judgments"],
         "method": values["method"],
     }
+
+
+def aggregation_get_for_user(*, user, job_id: int) -> AggregationJob:
+    job = AggregationJob.objects.filter(
+        pk=job_id, project__in=project_list_for_user(user=user).values("pk")
+    ).first()
+    if job is None:
+        raise NotFoundError("No such aggregation job.")
+    return job

@@ -5,6 +5,12 @@ from qc import apis
 urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
     path(
+        "projects/<int:project_id>/aggregate/",
+        apis.ProjectAggregateApi.as_view(),
+        name="project-aggregate",
+    ),
+    path("aggregations/<int:job_id>/", apis.AggregationDetailApi.as_view(), name="aggregation"),
+    path(
         "projects/<int:project_id>/results/",
         apis.ProjectResultsApi.as_view(),
         name="project-results",

@@ -26,7 +26,8 @@ from marketplace import selectors
 from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
 from marketplace.models import Assignment, Project, Task
 from qc import scoring
-from qc.services import quality_record_check, task_consensus_record
+from qc.services.quality import quality_record_check
+from qc.services.results import task_consensus_record
 from workforce.models import User, Worker
 from workforce.selectors import worker_eligibility_q
 
@@ -313,9 +314,9 @@ def _task_completed(task: Task, project: Project) -> None:
     consensus is less confident than the project's target asks for one more judgment."""
     result = task_consensus_record(task=task, project=project)
     if result.confidence < project.target_confidence:
-        Task.objects.filter(
-            pk=task.pk, required__lt=project.max_overlap or project.overlap
-        ).update(required=F("required") + 1, status=Task.Status.OPEN)
+        Task.objects.filter(pk=task.pk, required__lt=project.max_overlap or project.overlap).update(
+            required=F("required") + 1, status=Task.Status.OPEN
+        )
 
 
 def _worker_untrust(*, worker_id: int, project_id: int) -> None:
