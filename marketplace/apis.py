@@ -316,13 +316,21 @@ class AssignmentClaimApi(ApiView):
 
     class InputSerializer(serializers.Serializer):
         project = serializers.IntegerField(required=False, min_value=1)
+        exam = serializers.IntegerField(required=False, min_value=1)
+
+        def validate(self, attrs):
+            if "project" in attrs and "exam" in attrs:
+                raise serializers.ValidationError("Claim from a project or an exam, not both.")
+            return attrs
 
     @extend_schema(request=InputSerializer, responses={201: ClaimOutputSerializer, 204: None})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claim = assignments.assignment_claim(
-            user=request.user, project_id=data.validated_data.get("project")
+            user=request.user,
+            project_id=data.validated_data.get("project"),
+            exam_id=data.validated_data.get("exam"),
         )
         if claim is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

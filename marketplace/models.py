@@ -24,6 +24,10 @@ class Project(models.Model):
         RANKING = "ranking"
         BBOX = "bbox"
 
+    class Kind(models.TextChoices):
+        WORK = "work"
+        EXAM = "exam"  # the questions of a qualification exam (qc.Exam); never listed as work
+
     class Status(models.TextChoices):
         DRAFT = "draft"
         ACTIVE = "active"
@@ -68,6 +72,7 @@ class Project(models.Model):
     rate = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal("0"))
     tiers = models.JSONField(default=default_tiers, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.WORK)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -76,7 +81,9 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["-priority", "id"]
-        indexes = [models.Index(fields=["status", "-priority", "id"], name="project_claim_order")]
+        indexes = [
+            models.Index(fields=["kind", "status", "-priority", "id"], name="project_claim_order")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_min"),
             models.CheckConstraint(
@@ -192,11 +199,13 @@ class Assignment(models.Model):
     claimed_at = models.DateTimeField()
     lease_expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # 0 for work; the attempt number on an exam, whose questions a worker meets once per attempt.
+    attempt = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint("task", "worker", name="assignment_once_per_worker"),
+            models.UniqueConstraint("task", "worker", "attempt", name="assignment_once_per_worker"),
         ]
         indexes = [
             models.Index(fields=["worker", "project", "status"], name="assignment_worker_project"),

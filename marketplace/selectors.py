@@ -11,10 +11,11 @@ from workforce.models import Role, User, Worker, WorkerLanguage, WorkerSkill
 
 
 def _projects_visible(user: User) -> QuerySet[Project]:
+    work = Project.objects.filter(kind=Project.Kind.WORK)
     if user.role == Role.STAFF:
-        return Project.objects.all()
+        return work
     if user.role == Role.MANAGER:
-        return Project.objects.filter(managers=user)
+        return work.filter(managers=user)
     return Project.objects.none()
 
 
@@ -81,7 +82,7 @@ def project_list_claimable(*, worker: Worker, project_id: int | None) -> list[Pr
         .values("n")
     )
     projects = (
-        Project.objects.filter(status=Project.Status.ACTIVE)
+        Project.objects.filter(kind=Project.Kind.WORK, status=Project.Status.ACTIVE)
         .filter(Q(required_skill__isnull=True) | Exists(skilled))
         .exclude(Exists(missing_language))
         .filter(~Exists(vendor_rows) | Exists(vendor_rows.filter(vendor_id=vendor_id)))
@@ -204,3 +205,16 @@ def project_trusted_judgment_count(*, project: Project) -> int:
     return Assignment.objects.filter(
         project=project, status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED]
     ).count()
+
+
+def exam_question_next(*, worker: Worker, project: Project, attempt: int) -> dict | None:
+    """The first question of an exam this worker has not met in this attempt."""
+    met = Assignment.objects.filter(task=OuterRef("pk"), worker=worker, attempt=attempt)
+    return (
+        Task.objects.filter(project=project)
+        .exclude(Exists(met))
+        .order_by("id")
+        .annotate(db_now=Now())
+        .values("id", "data", "db_now")
+        .first()
+    )

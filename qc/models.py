@@ -93,3 +93,47 @@ class AggregationJob(models.Model):
 
     def __str__(self):
         return f"{self.method} on project {self.project_id}"
+
+
+class Exam(models.Model):
+    """A qualification exam: gold questions for a skill; passing grants the skill level."""
+
+    skill = models.ForeignKey("workforce.Skill", on_delete=models.PROTECT, related_name="exams")
+    level = models.PositiveSmallIntegerField()
+    pass_mark = models.FloatField()
+    retry_after_hours = models.FloatField(default=24)
+    project = models.OneToOneField(
+        "marketplace.Project", on_delete=models.PROTECT, related_name="exam"
+    )
+    created_by = models.ForeignKey("workforce.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.skill_id} exam for level {self.level}"
+
+
+class ExamAttempt(models.Model):
+    exam = models.ForeignKey(Exam, on_delete=models.CASCADE, related_name="attempts")
+    worker = models.ForeignKey(
+        "workforce.Worker", on_delete=models.CASCADE, related_name="exam_attempts"
+    )
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # after a failed attempt: when the next may start
+    retry_at = models.DateTimeField(null=True, blank=True)
+    questions = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    passed = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["exam", "worker", "number"]
+        constraints = [
+            models.UniqueConstraint("exam", "worker", "number", name="exam_attempt_unique"),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.worker_id} at exam {self.exam_id}"

@@ -2,14 +2,14 @@
 
 import datetime
 
-from django.db.models import F, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from config.errors import NotFoundError
 from marketplace.models import Task
 from marketplace.selectors import project_list_for_user
 from qc import scoring
-from qc.models import AggregationJob, TaskResult, WorkerQuality
+from qc.models import AggregationJob, Exam, ExamAttempt, TaskResult, WorkerQuality
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -80,3 +80,29 @@ def aggregation_get_for_user(*, user, job_id: int) -> AggregationJob:
     if job is None:
         raise NotFoundError("No such aggregation job.")
     return job
+
+
+def exam_list_for_manager(*, user) -> QuerySet[Exam]:
+    exams = Exam.objects.select_related("skill", "project").annotate(
+        questions=Count("project__tasks")
+    )
+    return exams if user.role == "staff" else exams.filter(created_by=user)
+
+
+def exam_list_open_to_worker(*, worker_id: int, now: datetime.datetime) -> QuerySet[Exam]:
+    """Exams a worker may take now: not passed, not waiting out a failed attempt's delay, and
+    for a level above the one they have in the skill."""
+    attempts = ExamAttempt.objects.filter(exam=OuterRef("pk"), worker_id=worker_id)
+    waiting = attempts.filter(passed=False, retry_at__gt=now)
+    has_level = Q(
+        skill__worker_skills__worker_id=worker_id,
+        skill__worker_skills__level__gte=F("level"),
+    )
+    return (
+        Exam.objects.select_related("skill")
+        .exclude(Exists(attempts.filter(passed=True)))
+        .exclude(Exists(waiting))
+        .exclude(has_level)
+        .annotate(questions=Count("project__tasks"))
+        .order_by("id")
+    )

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -186,6 +188,19 @@ def worker_set_status(*, worker: Worker, status: str) -> Worker:
     Worker.objects.filter(pk=worker.pk).update(status=status)
     worker.status = status
     return worker
+
+
+def worker_skill_grant(*, worker_id: int, skill: Skill, level: int) -> None:
+    """Raises the worker's level in the skill to `level` (never lowers it); idempotent."""
+    rows = WorkerSkill.objects.filter(worker_id=worker_id, skill=skill)
+    if rows.update(level=Greatest(F("level"), Value(level))):
+        return
+    try:
+        with transaction.atomic():
+            WorkerSkill.objects.create(worker_id=worker_id, skill=skill, level=level)
+    except IntegrityError:
+        # Granted by another request in between: raise it there instead.
+        rows.update(level=Greatest(F("level"), Value(level)))
 
 
 def manager_create(*, username: str, email: str, password: str) -> User:

@@ -20,12 +20,15 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from config.errors import InvalidInputError
 from marketplace import selectors
 from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
 from marketplace.models import Assignment, Project, Task
 from qc import scoring
+from qc.models import Exam
+from qc.services.exams import exam_attempt_current, exam_attempt_finish
 from qc.services.quality import quality_record_check
 from qc.services.results import task_consensus_record
 from workforce.models import User, Worker
@@ -59,17 +62,23 @@ def _worker_lock(user: User) -> Worker | None:
     )
 
 
-def assignment_claim(*, user: User, project_id: int | None = None) -> Claim | None:
+def assignment_claim(
+    *, user: User, project_id: int | None = None, exam_id: int | None = None
+) -> Claim | None:
     """Gives the worker the next task they qualify for, or None (nothing fitting: 204).
 
     Projects by priority; within one, gold with probability `gold_ratio` while a regular task
-    is also available, else the regular task with the fewest missing judgments. Raises
-    ClaimLimitError (409) when `project_id` names a project where the worker is at the limit.
+    is also available, else the regular task with the fewest missing judgments. With `exam_id`,
+    the next question of the worker's current attempt at that exam. Raises ClaimLimitError
+    (409) when `project_id` names a project where the worker is at the limit, or the worker
+    holds an unanswered question of the exam.
     """
     with transaction.atomic(durable=True):
         worker = _worker_lock(user)
         if worker is None:
             return None
+        if exam_id is not None:
+            return _claim_exam(worker, exam_id)
         projects = selectors.project_list_claimable(worker=worker, project_id=project_id)
         for project in projects:
             if project.active_count >= project.max_active_assignments:
@@ -104,13 +113,37 @@ def _claim_in_project(worker: Worker, project: Project) -> Claim | None:
     return None
 
 
-def _assign(worker: Worker, project: Project, task: dict, *, is_gold: bool) -> Claim:
+def _claim_exam(worker: Worker, exam_id: int) -> Claim | None:
+    exam = Exam.objects.select_related("project", "skill").filter(pk=exam_id).first()
+    if exam is None:
+        return None
+    project = exam.project
+    holding = Assignment.objects.filter(
+        project=project, worker=worker, status=Assignment.Status.ACTIVE, lease_expires_at__gt=Now()
+    )
+    if holding.exists():
+        raise ClaimLimitError("Answer the exam question you hold first.")
+    attempt = exam_attempt_current(exam=exam, worker_id=worker.pk, now=timezone.now())
+    if attempt is None:
+        return None
+    question = selectors.exam_question_next(worker=worker, project=project, attempt=attempt.number)
+    if question is None:
+        assignments_expire(project_id=project.pk)
+        exam_attempt_finish(exam=exam, worker_id=worker.pk, attempt=attempt.number)
+        return None
+    return _assign(worker, project, question, is_gold=True, attempt=attempt.number)
+
+
+def _assign(
+    worker: Worker, project: Project, task: dict, *, is_gold: bool, attempt: int = 0
+) -> Claim:
     claimed_at = task["db_now"]
     assignment = Assignment.objects.create(
         task_id=task["id"],
         project=project,
         worker=worker,
         is_gold=is_gold,
+        attempt=attempt,
         claimed_at=claimed_at,
         lease_expires_at=claimed_at + datetime.timedelta(seconds=project.lease_seconds),
     )
@@ -241,10 +274,15 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
         _expire_one(assignment)
         raise LeaseEndedError()
     check = _gold_check(assignment, normalised, now)
+    on_exam = project.kind == Project.Kind.EXAM
     try:
         with transaction.atomic(durable=True):
-            blocked_now = check is not None and quality_record_check(
-                worker_id=assignment.worker_id, project=project, passed=check, day=now.date()
+            blocked_now = (
+                check is not None
+                and not on_exam
+                and quality_record_check(
+                    worker_id=assignment.worker_id, project=project, passed=check, day=now.date()
+                )
             )
             submitted = Assignment.objects.filter(
                 pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__gt=now
@@ -264,6 +302,10 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
         # Released, expired or submitted by another request between our read and our write:
         # the quality update is rolled back, and the answer is judged again from the new row.
         return assignment_submit(user=user, assignment_id=assignment_id, answer=answer)
+    if on_exam:
+        exam_attempt_finish(
+            exam=project.exam, worker_id=assignment.worker_id, attempt=assignment.attempt
+        )
     assignment.status = Assignment.Status.SUBMITTED
     assignment.answer = normalised
     assignment.submitted_at = now
@@ -282,7 +324,7 @@ def _gold_check(assignment: Assignment, answer, now: datetime.datetime) -> bool 
     """
     project = assignment.project
     too_fast = (now - assignment.claimed_at).total_seconds() < project.min_seconds_per_task
-    if too_fast:
+    if too_fast and project.kind == Project.Kind.WORK:
         return False
     if not assignment.is_gold:
         return None
