@@ -1,0 +1,931 @@
+"""Benchmark of the worker loop (claim → submit) over HTTP under gunicorn, per BENCHMARKS.md.
+
+    .venv/bin/python bench/claim_loop.py            # full run, about 5 minutes
+    .venv/bin/python bench/claim_loop.py --quick    # small sizes, a smoke test
+    .venv/bin/python bench/claim_loop.py --explain  # also EXPLAIN ANALYZE the claim query
+
+Builds a fresh PostgreSQL database (`bench_claim`), migrates it, loads a classification project of
+100,000 tasks (overlap 3, one in ten gold) with INSERT ... SELECT generate_series, creates worker
+accounts with tokens, and starts gunicorn (sync workers, DEBUG=0) on 127.0.0.1. Then:
+
+1. claim→submit loops for 8, 32 and 64 concurrent simulated workers (processes x threads, one
+   HTTP connection each), a fixed time each: loops/s, claim and submit p50/p99, errors;
+2. the correctness invariants, checked in SQL (must be 0 violations);
+3. claim p50 on a project of 1,000 vs 1,000,000 open tasks;
+4. claim p50 of a worker with 10,000 earlier assignments (on complete tasks / on open tasks of the
+   same project) vs a fresh worker;
+5. SQL queries per claim and per submit (one in-process request each, token auth included).
+
+Each figure runs twice and the median is printed (the machine has 2 shared cores). Simulated
+workers always answer correctly (the label is in the task data), so nobody gets blocked: this
+measures the loop, not quality control. Everything is dropped and gunicorn stopped at the end,
+also on Ctrl-C.
+"""
+
+import argparse
+import contextlib
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = "bench_claim"
+SECRET_KEY = "bench-claim-loop-not-secret"
+LABELS = ["cat", "dog", "bird"]
+OVERLAP = 3
+GOLD_EVERY = 10  # one task in ten is gold
+CONCURRENCY = (8, 32, 64)
+ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class Sizes:
+    tasks: int  # main project, gold included
+    small_open: int
+    large_open: int
+    history: int  # earlier assignments of the "experienced" worker
+    scale_loops: int  # loops per worker when measuring the open-task figure (8 workers)
+    history_loops: int  # sequential loops of one worker for the history figure
+    seconds: float
+
+
+FULL = Sizes(100_000, 1_000, 1_000_000, 10_000, 40, 200, 20)
+QUICK = Sizes(10_000, 1_000, 20_000, 500, 10, 30, 3)
+
+
+# --- HTTP load generator (runs in forked processes; no database access there) ------------------
+
+
+class Http:
+    """One keep-alive connection. gunicorn's sync workers close after every response; then the
+    next request opens a new connection (http.client does that by itself)."""
+
+    def __init__(self, port: int, token: str):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Token {token}",
+        }
+
+    def post(self, path: str, body: dict) -> tuple[int, dict | None]:
+        for attempt in (1, 2):
+            reused = self.conn.sock is not None
+            try:
+                self.conn.request("POST", path, body=json.dumps(body), headers=self.headers)
+                response = self.conn.getresponse()
+                raw = response.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.conn.close()  # a kept-alive connection the server had closed
+                if not reused or attempt == 2:
+                    raise
+        if response.will_close:
+            self.conn.close()
+        return response.status, (json.loads(raw) if raw else None)
+
+
+@dataclass
+class LoopStats:
+    claim_ms: list = field(default_factory=list)
+    submit_ms: list = field(default_factory=list)
+    submitted_ids: list = field(default_factory=list)
+    no_task: int = 0  # 204
+    conflicts: int = 0  # 409
+    errors: int = 0
+    error_samples: list = field(default_factory=list)
+    last_end: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def merge(self, other: "LoopStats") -> None:
+        self.claim_ms += other.claim_ms
+        self.submit_ms += other.submit_ms
+        self.submitted_ids += other.submitted_ids
+        self.no_task += other.no_task
+        self.conflicts += other.conflicts
+        self.errors += other.errors
+        self.error_samples += other.error_samples[: 5 - len(self.error_samples)]
+        self.last_end = max(self.last_end, other.last_end)
+        self.cpu_seconds += other.cpu_seconds
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(what)
+
+
+def _worker_loop(port, project_id, token, start_at, stop_at, max_loops, stats: LoopStats):
+    api = Http(port, token)
+    claim_body = {"project": project_id}
+    loops = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    while time.time() < stop_at and (not max_loops or loops < max_loops):
+        try:
+            began = time.perf_counter()
+            status, body = api.post("/api/v1/assignments/claim/", claim_body)
+            claimed = time.perf_counter()
+            if status == 204:
+                stats.no_task += 1
+                time.sleep(0.05)
+                continue
+            if status != 201:
+                stats.conflicts += status == 409
+                stats.error(f"claim {status} {body}")
+                continue
+            stats.claim_ms.append((claimed - began) * 1000)
+            answer = body["task"]["data"]["label"]
+            status, reply = api.post(
+                f"/api/v1/assignments/{body['id']}/submit/", {"answer": answer}
+            )
+            done = time.perf_counter()
+            if status != 200:
+                stats.conflicts += status == 409
+                stats.error(f"submit {status} {reply}")
+                continue
+            stats.submit_ms.append((done - claimed) * 1000)
+            stats.submitted_ids.append(body["id"])
+            loops += 1
+        except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
+            stats.error(f"{type(error).__name__}: {error}")
+            time.sleep(0.05)
+    stats.last_end = time.time()
+
+
+def _loadgen_process(port, project_id, tokens, start_at, stop_at, max_loops, queue):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)  # the parent cleans up; just die
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    per_thread = [LoopStats() for _ in tokens]
+    threads = [
+        threading.Thread(
+            target=_worker_loop,
+            args=(port, project_id, token, start_at, stop_at, max_loops, stats),
+            daemon=True,
+        )
+        for token, stats in zip(tokens, per_thread, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = LoopStats()
+    for stats in per_thread:
+        total.merge(stats)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    total.cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
+    queue.put(total)
+
+
+def _cpu_busy_ticks() -> tuple[int, int]:
+    """Busy and total jiffies of the whole machine, all cores."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _server_cpu_ticks(server_pid: int) -> dict[int, int]:
+    """CPU jiffies per process of the gunicorn master and workers and of the PostgreSQL backends
+    connected to the bench database (the machine is shared: the rest is someone else's load)."""
+    backend_title = f" {DB_NAME} ".encode()
+    ticks = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        fields = _proc_stat(pid)
+        if fields is None:
+            continue
+        ours = pid == server_pid or int(fields[1]) == server_pid
+        if not ours:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    title = cmdline.read(300)
+            except OSError:
+                continue
+            ours = title.startswith(b"postgres: ") and backend_title in title
+        if ours:
+            ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def _server_cpu_seconds(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU used between two samples by the processes alive at the second one (a database
+    connection closed in between is missed: a slight undercount)."""
+    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+    return used / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(max_seconds: float, idle_share: float = 0.8) -> float:
+    """Waits (up to max_seconds) for a second in which the machine is at least idle_share idle;
+    returns the idle share last seen. Other jobs on the 2 shared cores skew every figure."""
+    deadline = time.time() + max_seconds
+    while True:
+        before = _cpu_busy_ticks()
+        time.sleep(1)
+        after = _cpu_busy_ticks()
+        idle = 1 - (after[0] - before[0]) / max(1, after[1] - before[1])
+        if idle >= idle_share or time.time() >= deadline:
+            return idle
+
+
+@dataclass
+class RunResult:
+    loops_per_s: float
+    claim_p50: float
+    claim_p99: float
+    submit_p50: float
+    submit_p99: float
+    loops: int
+    no_task: int
+    errors: int
+    loadgen_cores: float
+    server_cores: float
+    box_busy_cores: float
+    error_samples: list
+    submitted_ids: list
+
+    @property
+    def server_ms_per_loop(self) -> float:
+        """Server CPU (gunicorn + its PostgreSQL backends) per claim→submit loop: unlike loops/s,
+        it barely moves when other jobs share the machine."""
+        return 1000 * self.server_cores / self.loops_per_s if self.loops_per_s else float("nan")
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)  # nearest rank
+    return ordered[max(0, min(len(ordered), math.ceil(fraction * len(ordered))) - 1)]
+
+
+def run_load(
+    port, server_pid, project_id, tokens, *, seconds=None, loops_per_worker=0
+) -> RunResult:
+    """Runs len(tokens) simulated workers (≤ 4 processes x threads) and merges their figures."""
+    processes_n = min(4, len(tokens))
+    groups = [tokens[i::processes_n] for i in range(processes_n)]
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    start_at = time.time() + 0.5 + 0.05 * processes_n
+    stop_at = start_at + seconds if seconds else start_at + 3600
+    processes = [
+        context.Process(
+            target=_loadgen_process,
+            args=(port, project_id, group, start_at, stop_at, loops_per_worker, queue),
+            daemon=True,
+        )
+        for group in groups
+    ]
+    for process in processes:
+        process.start()
+    try:
+        time.sleep(max(0.0, start_at - time.time()))
+        busy_before, server_before = _cpu_busy_ticks(), _server_cpu_ticks(server_pid)
+        total = LoopStats()
+        for _ in processes:
+            total.merge(queue.get(timeout=(seconds or 600) + 120))
+        busy_after, server_after = _cpu_busy_ticks(), _server_cpu_ticks(server_pid)
+        for process in processes:
+            process.join(timeout=10)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+    elapsed = max(total.last_end - start_at, 1e-9)
+    cores = os.cpu_count() or 1
+    busy = cores * (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+    return RunResult(
+        loops_per_s=len(total.submit_ms) / elapsed,
+        claim_p50=_percentile(total.claim_ms, 0.50),
+        claim_p99=_percentile(total.claim_ms, 0.99),
+        submit_p50=_percentile(total.submit_ms, 0.50),
+        submit_p99=_percentile(total.submit_ms, 0.99),
+        loops=len(total.submit_ms),
+        no_task=total.no_task,
+        errors=total.errors,
+        loadgen_cores=total.cpu_seconds / elapsed,
+        server_cores=_server_cpu_seconds(server_before, server_after) / elapsed,
+        box_busy_cores=busy,
+        error_samples=total.error_samples,
+        submitted_ids=total.submitted_ids,
+    )
+
+
+def _describe(run: RunResult) -> str:
+    return (
+        f"{run.loops_per_s:7.1f} loops/s | claim p50 {run.claim_p50:6.1f} ms p99 "
+        f"{run.claim_p99:6.1f} ms | submit p50 {run.submit_p50:6.1f} ms p99 "
+        f"{run.submit_p99:6.1f} ms | errors {run.errors} | 204s {run.no_task} | CPU cores: "
+        f"server {run.server_cores:.2f} ({run.server_ms_per_loop:.1f} ms/loop), loadgen "
+        f"{run.loadgen_cores:.2f}, others "
+        f"{max(0.0, run.box_busy_cores - run.server_cores - run.loadgen_cores):.2f}"
+    )
+
+
+def _median(runs: list[RunResult], name: str) -> float:
+    return statistics.median(getattr(run, name) for run in runs)
+
+
+# --- database, data and server ----------------------------------------------------------------
+
+
+def _admin_sql(statement: str) -> None:
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _setup_django() -> None:
+    os.environ["DATABASE_URL"] = f"{PG_URL}/{DB_NAME}"
+    os.environ["DEBUG"] = "0"
+    os.environ["SECRET_KEY"] = SECRET_KEY
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    os.environ.pop("REDIS_URL", None)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _insert_select(model, values: dict[str, str], source: str, params: dict) -> str:
+    """`INSERT INTO <model's table> SELECT ... <source>` over every concrete column: the SQL
+    expressions in `values` (by attname), now() for auto timestamps, and the model's default as a
+    parameter for the rest, so that the bench survives columns added with a default."""
+    from django.db import connection
+
+    names, selects = [], []
+    for column in model._meta.concrete_fields:
+        if column.primary_key:
+            continue
+        names.append(connection.ops.quote_name(column.column))
+        if column.attname in values:
+            selects.append(values[column.attname])
+        elif getattr(column, "auto_now", False) or getattr(column, "auto_now_add", False):
+            selects.append("now()")
+        elif column.has_default() or column.null:
+            key = f"default_{column.attname}"
+            params[key] = column.get_db_prep_save(column.get_default(), connection)
+            selects.append(f"%({key})s")
+        else:
+            raise RuntimeError(f"the bench cannot fill {model.__name__}.{column.attname}")
+    table = connection.ops.quote_name(model._meta.db_table)
+    return f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(selects)} {source}"
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, gunicorn_workers: int, explain: bool, quiet_wait: float):
+        self.sizes = sizes
+        self.quiet_wait = quiet_wait
+        self.gunicorn_workers = gunicorn_workers
+        self.explain = explain
+        self.server: subprocess.Popen | None = None
+        self.port = 0
+        self.logdir = Path(tempfile.mkdtemp(prefix="bench_claim_"))
+        self.submitted_ids: list[int] = []
+        self.worker_seq = 0
+
+    # -- data --
+
+    def migrate(self) -> None:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+    def manager(self):
+        from workforce.models import Role, User
+
+        user, _ = User.objects.get_or_create(
+            username="bench_manager", defaults={"role": Role.MANAGER}
+        )
+        return user
+
+    def project(self, name: str, regular: int, gold: int) -> int:
+        """An active classification project with `regular` + `gold` tasks, inserted in SQL."""
+        from django.db import connection
+
+        from marketplace.models import Task
+        from marketplace.services import projects
+
+        project = projects.project_create(
+            user=self.manager(),
+            settings={
+                "name": name,
+                "task_type": "classification",
+                "labels": LABELS,
+                "overlap": OVERLAP,
+                "gold_ratio": 1 / GOLD_EVERY,
+            },
+            languages=["en"],
+        )
+        projects.project_transition(project=project, action="publish")
+        label = "(%(labels)s::text[])[1 + i %% 3]"
+        with connection.cursor() as cursor:
+            for n, is_gold in ((regular, False), (gold, True)):
+                if not n:
+                    continue
+                params = {"project": project.pk, "labels": LABELS, "overlap": OVERLAP, "n": n}
+                values = {
+                    "project_id": "%(project)s",
+                    "data": f"jsonb_build_object('text', 'item ' || i, 'label', {label})",
+                    "is_gold": "true" if is_gold else "false",
+                    "gold_answer": f"to_jsonb({label})" if is_gold else "NULL",
+                    "gold_order": "random()" if is_gold else "NULL",
+                    "status": "'open'",
+                    "required": "0" if is_gold else "%(overlap)s",
+                    "live_count": "0",
+                    "done_count": "0",
+                }
+                source = "FROM generate_series(1, %(n)s) AS i"
+                cursor.execute(_insert_select(Task, values, source, params), params)
+            cursor.execute("ANALYZE marketplace_task")
+        return project.pk
+
+    def workers(self, count: int) -> list[tuple[int, str]]:
+        """`count` active English-native freelancers with API tokens: (worker id, token)."""
+        from django.contrib.auth.hashers import make_password
+        from django.db import transaction
+        from rest_framework.authtoken.models import Token
+
+        from workforce.models import LanguageLevel, Role, User, Worker, WorkerLanguage
+
+        first = self.worker_seq
+        self.worker_seq += count
+        with transaction.atomic():
+            users = User.objects.bulk_create(
+                User(
+                    username=f"bench_w{first + n:06d}",
+                    password=make_password(None),
+                    role=Role.WORKER,
+                )
+                for n in range(count)
+            )
+            workers = Worker.objects.bulk_create(
+                Worker(user=user, kind=Worker.Kind.FREELANCER) for user in users
+            )
+            WorkerLanguage.objects.bulk_create(
+                WorkerLanguage(worker=worker, code="en", level=LanguageLevel.NATIVE)
+                for worker in workers
+            )
+            tokens = Token.objects.bulk_create(
+                Token(key=Token.generate_key(), user=user) for user in users
+            )
+        return [(worker.pk, token.key) for worker, token in zip(workers, tokens, strict=True)]
+
+    def history(
+        self, project_id: int, worker_ids: list[int], *, tasks: int, complete: bool
+    ) -> None:
+        """Past submitted assignments of `worker_ids` on `tasks` untouched regular tasks of the
+        project, with the tasks' counters kept true: complete (all overlap slots used) or open."""
+        from django.db import connection, transaction
+
+        from marketplace.models import Assignment
+
+        if complete != (len(worker_ids) == OVERLAP):
+            raise ValueError("a complete task has exactly OVERLAP live judgments")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                CREATE TEMP TABLE bench_history ON COMMIT DROP AS
+                SELECT id FROM marketplace_task
+                WHERE project_id = %s AND NOT is_gold AND status = 'open' AND live_count = 0
+                ORDER BY id DESC LIMIT %s
+                """,
+                [project_id, tasks],
+            )
+            params = {"workers": worker_ids}
+            values = {
+                "status": "'submitted'",
+                "is_gold": "false",
+                "answer": "t.data -> 'label'",
+                "claimed_at": "now() - interval '2 days'",
+                "lease_expires_at": "now() - interval '2 days' + interval '10 minutes'",
+                "submitted_at": "now() - interval '2 days' + interval '1 minute'",
+                "worker_id": "w.id",
+                "project_id": "t.project_id",
+                "task_id": "t.id",
+            }
+            source = (
+                "FROM marketplace_task t JOIN bench_history h ON h.id = t.id "
+                "CROSS JOIN unnest(%(workers)s::bigint[]) AS w(id)"
+            )
+            cursor.execute(_insert_select(Assignment, values, source, params), params)
+            cursor.execute(
+                """
+                UPDATE marketplace_task SET live_count = %s, done_count = %s,
+                    status = CASE WHEN %s >= required THEN 'complete' ELSE 'open' END
+                WHERE id IN (SELECT id FROM bench_history)
+                """,
+                [len(worker_ids), len(worker_ids), len(worker_ids)],
+            )
+            cursor.execute("ANALYZE marketplace_task")
+            cursor.execute("ANALYZE marketplace_assignment")
+
+    # -- server --
+
+    def start_server(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        log = open(self.logdir / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
+        self.server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "config.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.gunicorn_workers),
+                "--worker-class",
+                "sync",
+                "--timeout",
+                "120",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ctrl-C reaches us, not it
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.server.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.logdir / 'gunicorn.log'}")
+            with contextlib.suppress(OSError):
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                conn.request("GET", "/health/")
+                if conn.getresponse().status == 200:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer /health/ within 60 s")
+
+    def stop_server(self) -> None:
+        if self.server is None or self.server.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.server.pid, signal.SIGTERM)
+        try:
+            self.server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait(timeout=5)
+
+    # -- figures --
+
+    def load(self, project_id, tokens, **kwargs) -> RunResult:
+        from django.db import connections
+
+        connections.close_all()  # no inherited database sockets in the forked load generators
+        if self.quiet_wait:
+            idle = wait_until_quiet(self.quiet_wait)
+            if idle < 0.8:
+                print(f"    (machine only {idle:.0%} idle before this run: other jobs running)")
+        run = run_load(self.port, self.server.pid, project_id, tokens, **kwargs)
+        self.submitted_ids += run.submitted_ids
+        return run
+
+    def main_runs(self, project_id: int) -> None:
+        print(
+            f"\n[1] claim→submit loops, {self.sizes.seconds:g} s per run, gunicorn "
+            f"-w {self.gunicorn_workers} sync, {self.sizes.tasks:,} tasks (overlap {OVERLAP}, "
+            f"1 in {GOLD_EVERY} gold), fresh workers per run"
+        )
+        results: dict[int, list[RunResult]] = {c: [] for c in CONCURRENCY}
+        for round_no in range(1, ROUNDS + 1):
+            for concurrency in CONCURRENCY:
+                tokens = [token for _, token in self.workers(concurrency)]
+                run = self.load(project_id, tokens, seconds=self.sizes.seconds)
+                results[concurrency].append(run)
+                print(f"    run {round_no}, {concurrency:2d} workers: {_describe(run)}")
+                for sample in run.error_samples:
+                    print(f"      error: {sample}")
+        print()
+        for concurrency, runs in results.items():
+            print(
+                f"FIGURE claim_loop {concurrency:2d} workers: "
+                f"{_median(runs, 'loops_per_s'):.1f} loops/s | claim p50 "
+                f"{_median(runs, 'claim_p50'):.1f} ms p99 {_median(runs, 'claim_p99'):.1f} ms | "
+                f"submit p50 {_median(runs, 'submit_p50'):.1f} ms p99 "
+                f"{_median(runs, 'submit_p99'):.1f} ms | errors {sum(r.errors for r in runs)} | "
+                f"server CPU {_median(runs, 'server_ms_per_loop'):.1f} ms/loop "
+                f"(median of {len(runs)} runs; loops/s "
+                f"{', '.join(f'{r.loops_per_s:.1f}' for r in runs)})"
+            )
+
+    def open_tasks_runs(self) -> None:
+        sizes = self.sizes
+        print(
+            f"\n[3] claim p50 vs open tasks: 8 workers x {sizes.scale_loops} loops on a project of "
+            f"{sizes.small_open:,} vs {sizes.large_open:,} open regular tasks (+10% gold)"
+        )
+        started = time.time()
+        large = self.project("bench large", sizes.large_open, sizes.large_open // GOLD_EVERY)
+        print(f"    loaded {sizes.large_open * 1.1:,.0f} tasks in {time.time() - started:.1f} s")
+        small_runs, large_runs = [], []
+        for round_no in range(1, ROUNDS + 1):
+            # A fresh small project each round, so that it really has that many open tasks.
+            small = self.project(
+                f"bench small {round_no}", sizes.small_open, sizes.small_open // 10
+            )
+            for name, project_id, runs in (
+                ("small", small, small_runs),
+                ("large", large, large_runs),
+            ):
+                tokens = [token for _, token in self.workers(8)]
+                run = self.load(project_id, tokens, loops_per_worker=sizes.scale_loops)
+                runs.append(run)
+                print(f"    run {round_no}, {name}: {_describe(run)}")
+        small_p50, large_p50 = _median(small_runs, "claim_p50"), _median(large_runs, "claim_p50")
+        print(
+            f"FIGURE claim p50 {sizes.small_open:,} open tasks: {small_p50:.1f} ms | "
+            f"{sizes.large_open:,} open tasks: {large_p50:.1f} ms | ratio {large_p50 / small_p50:.2f}x"
+        )
+        return large
+
+    def history_runs(self, project_id: int) -> None:
+        sizes = self.sizes
+        print(
+            f"\n[4] claim p50 of one worker ({sizes.history_loops} sequential loops) with "
+            f"{sizes.history:,} earlier assignments vs a fresh worker, main project"
+        )
+        (on_complete, _), (filler1, _), (filler2, _) = workers = self.workers(3)
+        self.history(
+            project_id, [on_complete, filler1, filler2], tasks=sizes.history, complete=True
+        )
+        ((on_open, _),) = open_workers = self.workers(1)
+        self.history(project_id, [on_open], tasks=sizes.history, complete=False)
+        tokens = {"complete": workers[0][1], "open": open_workers[0][1]}
+        runs: dict[str, list[RunResult]] = {"fresh": [], "complete": [], "open": []}
+        for round_no in range(1, ROUNDS + 1):
+            tokens["fresh"] = self.workers(1)[0][1]
+            for name in runs:
+                run = self.load(project_id, [tokens[name]], loops_per_worker=sizes.history_loops)
+                runs[name].append(run)
+                print(f"    run {round_no}, {name:>8}: {_describe(run)}")
+        fresh = _median(runs["fresh"], "claim_p50")
+        for name, label in (("complete", "on complete tasks"), ("open", "on open tasks")):
+            p50 = _median(runs[name], "claim_p50")
+            print(
+                f"FIGURE claim p50 fresh worker {fresh:.1f} ms | worker with {sizes.history:,} "
+                f"assignments {label}: {p50:.1f} ms | ratio {p50 / fresh:.2f}x"
+            )
+        self.history_workers = {"fresh": tokens["fresh"], "open": tokens["open"]}
+
+    def queries_per_request(self, project_id: int) -> None:
+        """SQL statements, app CPU and SQL time per claim and per submit: sequential in-process
+        requests (Django test client, token auth included) for a fresh worker and for the worker
+        with history on open tasks. BEGIN/COMMIT/SAVEPOINT are not counted as statements."""
+        from django.db import connection, transaction
+        from django.test import Client
+        from django.test.utils import CaptureQueriesContext
+
+        def request(client, path, body):
+            with CaptureQueriesContext(connection) as capture:
+                cpu = time.process_time()
+                response = client.post(path, body, "application/json")
+                cpu = time.process_time() - cpu
+            # Read now: the next request's request_started signal clears the log it slices.
+            queries = [
+                q
+                for q in capture.captured_queries
+                if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+            ]
+            return response, queries, cpu
+
+        loops = self.sizes.history_loops // 2
+        print(
+            f"\n[5] per request, {loops} sequential in-process loops (Django test client, token "
+            "auth included; app CPU = this process, SQL = time in cursor.execute)"
+        )
+        for name, token in (
+            ("fresh worker", self.workers(1)[0][1]),
+            ("worker with history on open tasks", self.history_workers["open"]),
+        ):
+            client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+            figures = {"claim": [], "submit": []}  # (statements, app cpu ms, sql ms)
+            first_claim = None
+            for _ in range(loops):
+                claim, queries, cpu = request(
+                    client, "/api/v1/assignments/claim/", {"project": project_id}
+                )
+                if claim.status_code != 201:
+                    print(f"    {name}: claim answered {claim.status_code}")
+                    break
+                first_claim = first_claim or queries
+                sql_ms = sum(float(q["time"]) for q in queries) * 1000
+                figures["claim"].append((len(queries), cpu * 1000, sql_ms))
+                body = claim.json()
+                submit, queries, cpu = request(
+                    client,
+                    f"/api/v1/assignments/{body['id']}/submit/",
+                    {"answer": body["task"]["data"]["label"]},
+                )
+                if submit.status_code == 200:
+                    self.submitted_ids.append(body["id"])
+                sql_ms = sum(float(q["time"]) for q in queries) * 1000
+                figures["submit"].append((len(queries), cpu * 1000, sql_ms))
+            parts = []
+            for kind, rows in figures.items():
+                if not rows:
+                    continue
+                counts = [row[0] for row in rows]
+                parts.append(
+                    f"{kind} {min(counts)}-{max(counts)} statements (mean "
+                    f"{statistics.mean(counts):.1f}), app CPU p50 "
+                    f"{statistics.median(row[1] for row in rows):.1f} ms, SQL p50 "
+                    f"{statistics.median(row[2] for row in rows):.1f} ms"
+                )
+            print(f"FIGURE per request, {name}: {' | '.join(parts)}")
+            if self.explain and first_claim:
+                for sql in [q["sql"] for q in first_claim if "SKIP LOCKED" in q["sql"]]:
+                    print(f"    EXPLAIN ANALYZE of the task pick ({name}):")
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+                        for (line,) in cursor.fetchall():
+                            print(f"      {line}")
+                        transaction.set_rollback(True)
+
+    def invariants(self) -> int:
+        """Counts violations of SPEC §4.1 and of the counters the claim relies on."""
+        from django.db import connection
+
+        checks = {
+            "regular tasks with more live assignments than overlap": """
+                SELECT count(*) FROM (
+                  SELECT t.id FROM marketplace_task t
+                  JOIN marketplace_project p ON p.id = t.project_id
+                  JOIN marketplace_assignment a ON a.task_id = t.id
+                   AND a.status IN ('active', 'submitted', 'accepted')
+                  WHERE NOT t.is_gold GROUP BY t.id, p.overlap HAVING count(*) > p.overlap) v""",
+            "(task, worker) pairs assigned twice": """
+                SELECT count(*) FROM (SELECT 1 FROM marketplace_assignment
+                  GROUP BY task_id, worker_id HAVING count(*) > 1) v""",
+            "tasks whose live_count/done_count differ from their assignments": """
+                WITH real AS (
+                  SELECT task_id,
+                    count(*) FILTER (WHERE status IN ('active', 'submitted', 'accepted')) AS live,
+                    count(*) FILTER (WHERE status IN ('submitted', 'accepted')) AS done
+                  FROM marketplace_assignment GROUP BY task_id)
+                SELECT count(*) FROM marketplace_task t LEFT JOIN real r ON r.task_id = t.id
+                WHERE t.live_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.live, 0) END
+                   OR t.done_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.done, 0) END""",
+            "regular tasks whose status disagrees with done_count": """
+                SELECT count(*) FROM marketplace_task WHERE NOT is_gold
+                  AND (status = 'complete') <> (done_count >= required)""",
+        }
+        total = 0
+        with connection.cursor() as cursor:
+            for name, sql in checks.items():
+                cursor.execute(sql)
+                (count,) = cursor.fetchone()
+                total += count
+                print(f"    {name}: {count}")
+            cursor.execute(
+                "SELECT count(*) FROM marketplace_assignment WHERE id = ANY(%s) "
+                "AND status = 'submitted'",
+                [self.submitted_ids],
+            )
+            (found,) = cursor.fetchone()
+            lost = len(set(self.submitted_ids)) - found
+            total += lost
+            print(
+                f"    submits answered 200 without a submitted row: {lost} (of {len(self.submitted_ids):,})"
+            )
+        return total
+
+    def run(self) -> int:
+        sizes = self.sizes
+        started = time.time()
+        _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        _admin_sql(f"CREATE DATABASE {DB_NAME}")
+        _setup_django()
+        self.migrate()
+        print(f"Database {DB_NAME} created and migrated in {time.time() - started:.1f} s")
+        started = time.time()
+        gold = sizes.tasks // GOLD_EVERY
+        main = self.project("bench main", sizes.tasks - gold, gold)
+        print(
+            f"Loaded {sizes.tasks:,} tasks ({gold:,} gold) in {time.time() - started:.1f} s "
+            f"({sizes.tasks / (time.time() - started):,.0f} rows/s)"
+        )
+        # Import the whole app now, as gunicorn does at start: the in-process figures then measure
+        # the same code as the HTTP ones even if files change while the bench runs.
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018
+        self.start_server()
+        print(
+            f"gunicorn -w {self.gunicorn_workers} on 127.0.0.1:{self.port} (log {self.logdir}); "
+            f"code {_code_version()}"
+        )
+
+        self.main_runs(main)
+        print("\n[2] invariants after the loop runs")
+        violations = self.invariants()
+        print(f"FIGURE invariant violations after the loop runs: {violations}")
+
+        self.open_tasks_runs()
+        self.history_runs(main)
+        try:
+            self.queries_per_request(main)
+        except Exception as error:  # a figure failing must not skip the final invariant check
+            print(f"per-request figures failed: {type(error).__name__}: {error}")
+
+        print("\n[6] invariants over everything, at the end")
+        violations += self.invariants()
+        print(f"FIGURE invariant violations: {violations}")
+        return 1 if violations else 0
+
+    def cleanup(self) -> None:
+        self.stop_server()
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        try:
+            _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        except psycopg.Error as error:
+            print(f"could not drop {DB_NAME}: {error}", file=sys.stderr)
+
+
+def _code_version() -> str:
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds per run")
+    parser.add_argument("--seconds", type=float, help="seconds per loop run (default 20; quick 3)")
+    parser.add_argument("--gunicorn-workers", type=int, default=4, help="sync workers (default 4)")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the task pick")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="before each run wait up to this many seconds for an idle machine (default 20; "
+        "quick 5; 0: off)",
+    )
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.seconds:
+        sizes = Sizes(**{**sizes.__dict__, "seconds": args.seconds})
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    quiet_wait = args.quiet_wait if args.quiet_wait is not None else (5 if args.quick else 20)
+    bench = Bench(sizes, args.gunicorn_workers, args.explain, quiet_wait)
+    try:
+        return bench.run()
+    except KeyboardInterrupt:
+        print("\ninterrupted; cleaning up", file=sys.stderr)
+        return 130
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
