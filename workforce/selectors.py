@@ -89,6 +89,19 @@ def worker_eligibility_q(prefix: str = "") -> Q:
     )
 
 
+# The same rule as SQL over `w` (the worker), `c` (its center) and `v` (its vendor), for
+# hand-written statements on the claim path; tests hold the two forms to the same answers.
+WORKER_ELIGIBLE_SQL = (
+    f"w.status = '{Worker.Status.ACTIVE}' AND (w.kind = '{Worker.Kind.FREELANCER}' OR "
+    f"(c.status = '{DeliveryCenter.Status.ACTIVE}' AND v.status = '{Vendor.Status.APPROVED}'))"
+)
+WORKER_ELIGIBLE_FROM = (
+    f"{Worker._meta.db_table} w "
+    f"LEFT JOIN {DeliveryCenter._meta.db_table} c ON c.id = w.center_id "
+    f"LEFT JOIN {Vendor._meta.db_table} v ON v.id = c.vendor_id"
+)
+
+
 def worker_get_eligible(*, user: User) -> Worker | None:
     """The user's worker profile if it may claim now, else None; one query."""
     return (

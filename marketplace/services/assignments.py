@@ -22,8 +22,8 @@ from django.db.models import F, Value
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from config.errors import InvalidInputError
-from marketplace import selectors
+from config.errors import InvalidInputError, NotFoundError
+from marketplace import claim_queries, selectors
 from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
 from marketplace.models import Assignment, Project, Task
 from qc import scoring
@@ -31,8 +31,7 @@ from qc.models import Exam
 from qc.services.exams import exam_attempt_current, exam_attempt_finish
 from qc.services.quality import quality_record_check
 from qc.services.results import task_consensus_record
-from workforce.models import User, Worker
-from workforce.selectors import worker_eligibility_q
+from workforce.models import User
 
 _DONE = (
     Assignment.Status.SUBMITTED,
@@ -52,107 +51,106 @@ class Claim:
     lease_expires_at: datetime.datetime
 
 
-def _worker_lock(user: User) -> Worker | None:
-    """The user's worker row, locked, if they may claim at all (SPEC §4.2 base rules)."""
-    return (
-        Worker.objects.select_for_update(of=("self",))
-        .select_related("center")
-        .filter(worker_eligibility_q(), user=user)
-        .first()
-    )
-
-
 def assignment_claim(
     *, user: User, project_id: int | None = None, exam_id: int | None = None
 ) -> Claim | None:
     """Gives the worker the next task they qualify for, or None (nothing fitting: 204).
 
-    Projects by priority; within one, gold with probability `gold_ratio` while a regular task
-    is also available, else the regular task with the fewest missing judgments. With `exam_id`,
-    the next question of the worker's current attempt at that exam. Raises ClaimLimitError
-    (409) when `project_id` names a project where the worker is at the limit, or the worker
-    holds an unanswered question of the exam.
+    Projects by priority; within one, the regular task with the fewest missing judgments, or
+    instead, with probability `gold_ratio`, an unseen gold question (so gold is only served
+    while a regular task is available too). With `exam_id`, the next question of the worker's
+    current attempt at that exam. Raises ClaimLimitError (409) when `project_id` names a
+    project where the worker is at the limit, or the worker holds an unanswered exam question.
     """
     with transaction.atomic(durable=True):
-        worker = _worker_lock(user)
+        worker = claim_queries.worker_lock(user_id=user.pk)
         if worker is None:
             return None
+        worker_id, vendor_id = worker
         if exam_id is not None:
-            return _claim_exam(worker, exam_id)
-        projects = selectors.project_list_claimable(worker=worker, project_id=project_id)
+            return _claim_exam(worker_id, exam_id)
+        projects = claim_queries.projects_claimable(
+            worker_id=worker_id, vendor_id=vendor_id, project_id=project_id
+        )
         for project in projects:
             if project.active_count >= project.max_active_assignments:
                 if project_id is not None:
                     raise ClaimLimitError()
                 continue
-            claim = _claim_in_project(worker, project)
+            claim = _claim_in_project(worker_id, project)
             if claim is not None:
                 return claim
     return None
 
 
-def _claim_in_project(worker: Worker, project: Project) -> Claim | None:
-    if project.gold_ratio > 0 and random.random() < project.gold_ratio:
-        gold = selectors.task_next_gold(worker=worker, project=project, pivot=random.random())
-        if gold is not None:
-            return _assign(worker, project, gold, is_gold=True)
+def _claim_in_project(worker_id: int, project: Project) -> Claim | None:
     for _ in range(_CLAIM_ATTEMPTS):
-        task = selectors.task_next_regular(worker=worker, project=project)
+        task = claim_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
         # Lapsed leases go back to the pool here as well as in the minute sweeper, so that a
         # worker is never told "nothing fitting" while an expired slot waits for the sweep.
         if task is None and assignments_expire(project_id=project.pk):
-            task = selectors.task_next_regular(worker=worker, project=project)
+            task = claim_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
         if task is None:
             return None
+        if project.gold_ratio > 0 and random.random() < project.gold_ratio:
+            gold = claim_queries.task_next_gold(
+                worker_id=worker_id, project_id=project.pk, pivot=random.random()
+            )
+            if gold is not None:
+                return _assign(worker_id, project, gold, is_gold=True)
         # The row is locked on PostgreSQL; the condition keeps SQLite (no row locks) honest.
-        taken = Task.objects.filter(
-            pk=task["id"], status=Task.Status.OPEN, live_count__lt=F("required")
-        ).update(live_count=F("live_count") + 1)
-        if taken:
-            return _assign(worker, project, task, is_gold=False)
+        if claim_queries.task_take_slot(task_id=task[0]):
+            return _assign(worker_id, project, task, is_gold=False)
     return None
 
 
-def _claim_exam(worker: Worker, exam_id: int) -> Claim | None:
+def _claim_exam(worker_id: int, exam_id: int) -> Claim | None:
     exam = Exam.objects.select_related("project", "skill").filter(pk=exam_id).first()
     if exam is None:
         return None
     project = exam.project
     holding = Assignment.objects.filter(
-        project=project, worker=worker, status=Assignment.Status.ACTIVE, lease_expires_at__gt=Now()
+        project=project,
+        worker_id=worker_id,
+        status=Assignment.Status.ACTIVE,
+        lease_expires_at__gt=Now(),
     )
     if holding.exists():
         raise ClaimLimitError("Answer the exam question you hold first.")
-    attempt = exam_attempt_current(exam=exam, worker_id=worker.pk, now=timezone.now())
+    attempt = exam_attempt_current(exam=exam, worker_id=worker_id, now=timezone.now())
     if attempt is None:
         return None
-    question = selectors.exam_question_next(worker=worker, project=project, attempt=attempt.number)
+    question = selectors.exam_question_next(
+        worker_id=worker_id, project=project, attempt=attempt.number
+    )
     if question is None:
         assignments_expire(project_id=project.pk)
-        exam_attempt_finish(exam=exam, worker_id=worker.pk, attempt=attempt.number)
+        exam_attempt_finish(exam=exam, worker_id=worker_id, attempt=attempt.number)
         return None
-    return _assign(worker, project, question, is_gold=True, attempt=attempt.number)
+    task = (question["id"], question["data"], question["db_now"])
+    return _assign(worker_id, project, task, is_gold=True, attempt=attempt.number)
 
 
 def _assign(
-    worker: Worker, project: Project, task: dict, *, is_gold: bool, attempt: int = 0
+    worker_id: int, project: Project, task: tuple, *, is_gold: bool, attempt: int = 0
 ) -> Claim:
-    claimed_at = task["db_now"]
-    assignment = Assignment.objects.create(
-        task_id=task["id"],
-        project=project,
-        worker=worker,
+    task_id, data, claimed_at = task
+    lease_expires_at = claimed_at + datetime.timedelta(seconds=project.lease_seconds)
+    assignment_id = claim_queries.assignment_insert(
+        task_id=task_id,
+        project_id=project.pk,
+        worker_id=worker_id,
         is_gold=is_gold,
-        attempt=attempt,
         claimed_at=claimed_at,
-        lease_expires_at=claimed_at + datetime.timedelta(seconds=project.lease_seconds),
+        lease_expires_at=lease_expires_at,
+        attempt=attempt,
     )
     return Claim(
-        assignment_id=assignment.pk,
-        task_id=task["id"],
-        data=task["data"],
+        assignment_id=assignment_id,
+        task_id=task_id,
+        data=data,
         project=project,
-        lease_expires_at=assignment.lease_expires_at,
+        lease_expires_at=lease_expires_at,
     )
 
 
@@ -262,7 +260,9 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
     """Stores a valid answer within the lease, scores gold, blocks a worker who falls below
     the bar. Idempotent for an identical answer. Raises InvalidInputError (400), LeaseEndedError
     and AssignmentStateError (409); a lapsed lease is expired and its slot freed first."""
-    assignment = selectors.assignment_get_for_worker(worker_user=user, assignment_id=assignment_id)
+    assignment = claim_queries.assignment_for_submit(user_id=user.pk, assignment_id=assignment_id)
+    if assignment is None:
+        raise NotFoundError("No such assignment.")
     if assignment.status in _DONE:
         return _resubmit(assignment, answer)
     if assignment.status != Assignment.Status.ACTIVE:
