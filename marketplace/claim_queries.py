@@ -139,15 +139,20 @@ def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
     head of that order first, then at untouched tasks, then at everything.
     """
     select = f"SELECT t.id, t.data, {_now()} FROM {TASK} t WHERE "
-    order = " ORDER BY (t.required - t.live_count), t.id LIMIT 1" + _lock("FOR UPDATE SKIP LOCKED")
+    lock = _lock("FOR UPDATE OF t SKIP LOCKED")
+    order = " ORDER BY (t.required - t.live_count), t.id LIMIT 1" + lock
+    # The window as a derived table joined by primary key: written as `id IN (...)` it was
+    # planned as a quadratic semi-join.
     head = (
-        f"t.id IN (SELECT h.id FROM {TASK} h WHERE h.project_id = %s AND h.status = '{OPEN}' "
-        f"AND NOT h.is_gold AND h.live_count < h.required "
-        f"ORDER BY (h.required - h.live_count), h.id LIMIT {HEAD_WINDOW}) AND "
+        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id FROM {TASK} h "
+        f"WHERE h.project_id = %s AND h.status = '{OPEN}' AND NOT h.is_gold "
+        f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.id "
+        f"LIMIT {HEAD_WINDOW}) head JOIN {TASK} t ON t.id = head.id WHERE "
     )
+    untouched = " ORDER BY t.id LIMIT 1" + lock
     attempts = [
-        (select + head + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id, project_id]),
-        (select + _OPEN_REGULAR + " AND t.live_count = 0 AND " + _UNSEEN + order, [project_id]),
+        (head + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id, project_id]),
+        (select + _OPEN_REGULAR + " AND t.live_count = 0 AND " + _UNSEEN + untouched, [project_id]),
         (select + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id]),
     ]
     for sql, params in attempts:

@@ -151,6 +151,14 @@ class Task(models.Model):
                 condition=Q(status="open", is_gold=False, live_count__lt=F("required")),
                 name="task_claim_regular",
             ),
+            # Untouched tasks, oldest first: where a claim turns when the head of the order
+            # above is all work the worker has done already.
+            models.Index(
+                F("project"),
+                F("id"),
+                condition=Q(status="open", is_gold=False, live_count=0),
+                name="task_claim_untouched",
+            ),
             models.Index(
                 F("project"),
                 F("gold_order"),

@@ -9,7 +9,7 @@ from rest_framework.settings import api_settings
 from config.api import ApiView
 from config.renderers import EXPORT_RENDERERS, stream_response
 from marketplace.selectors import project_get_for_user
-from qc import selectors
+from qc import reports, selectors
 from qc.models import AggregationJob, TaskResult
 from qc.services.aggregation import aggregation_start
 from workforce.apis import MeOutputSerializer, MeWorkerSerializer
@@ -135,3 +135,75 @@ class AggregationDetailApi(ApiView):
                 selectors.aggregation_get_for_user(user=request.user, job_id=job_id)
             ).data
         )
+
+
+class AgreementWorkerSerializer(serializers.Serializer):
+    worker = serializers.IntegerField()
+    username = serializers.CharField()
+    judgments = serializers.IntegerField()
+    judgments_with_consensus = serializers.IntegerField()
+    agreement_with_consensus = serializers.FloatField(allow_null=True)
+
+
+class ProjectAgreementApi(ApiView):
+    """Krippendorff's alpha of the project's trusted regular judgments, and each worker's
+    agreement with the consensus (qc.reports.agreement_report says how each is measured)."""
+
+    permission_classes = [ManagerOrStaff]
+
+    class OutputSerializer(serializers.Serializer):
+        krippendorff_alpha = serializers.FloatField(allow_null=True)
+        level = serializers.CharField(
+            allow_null=True, help_text="`nominal` or `interval`; null where alpha does not apply."
+        )
+        note = serializers.CharField(allow_null=True)
+        judgments = serializers.IntegerField()
+        workers = AgreementWorkerSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        return Response(self.OutputSerializer(reports.agreement_report(project=project)).data)
+
+
+class CompletenessSerializer(serializers.Serializer):
+    tasks_missing_judgments = serializers.IntegerField()
+    empty_answers = serializers.IntegerField()
+
+
+class DuplicatePayloadsSerializer(serializers.Serializer):
+    groups = serializers.IntegerField()
+    tasks = serializers.IntegerField()
+    examples = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
+class DuplicateTextAnswerSerializer(serializers.Serializer):
+    worker = serializers.IntegerField()
+    username = serializers.CharField()
+    answer = serializers.CharField(trim_whitespace=False)
+    tasks = serializers.IntegerField()
+
+
+class InconsistentWorkerSerializer(serializers.Serializer):
+    worker = serializers.IntegerField()
+    username = serializers.CharField()
+    repeated_items = serializers.IntegerField()
+    contradictions = serializers.IntegerField()
+
+
+class ProjectChecksApi(ApiView):
+    """Data checks before a delivery: completeness, duplicate payloads, duplicate text answers
+    and workers contradicting themselves (qc.reports.data_checks defines each)."""
+
+    permission_classes = [ManagerOrStaff]
+
+    class OutputSerializer(serializers.Serializer):
+        completeness = CompletenessSerializer()
+        duplicate_payloads = DuplicatePayloadsSerializer()
+        duplicate_text_answers = DuplicateTextAnswerSerializer(many=True)
+        inconsistent_workers = InconsistentWorkerSerializer(many=True)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, project_id: int):
+        project = project_get_for_user(user=request.user, project_id=project_id)
+        return Response(self.OutputSerializer(reports.data_checks(project=project)).data)

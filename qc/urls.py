@@ -15,4 +15,14 @@ urlpatterns = [
         apis.ProjectResultsApi.as_view(),
         name="project-results",
     ),
+    path(
+        "projects/<int:project_id>/agreement/",
+        apis.ProjectAgreementApi.as_view(),
+        name="project-agreement",
+    ),
+    path(
+        "projects/<int:project_id>/checks/",
+        apis.ProjectChecksApi.as_view(),
+        name="project-checks",
+    ),
 ]
