@@ -1,6 +1,7 @@
 """HTTP API of the qc app."""
 
 import django_filters
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -8,13 +9,15 @@ from rest_framework.settings import api_settings
 
 from config.api import ApiView
 from config.renderers import EXPORT_RENDERERS, stream_response
+from marketplace.models import Project
 from marketplace.selectors import project_get_for_user
 from qc import reports, selectors
-from qc.models import AggregationJob, TaskResult
+from qc.models import AggregationJob, Exam, TaskResult
 from qc.services.aggregation import aggregation_start
+from qc.services.exams import exam_create
 from workforce.apis import MeOutputSerializer, MeWorkerSerializer
-from workforce.models import Role
-from workforce.permissions import ManagerOrStaff
+from workforce.models import Role, Skill
+from workforce.permissions import ManagerOrStaff, roles_allowed
 from workforce.selectors import worker_get_profile
 
 
@@ -207,3 +210,77 @@ class ProjectChecksApi(ApiView):
     def get(self, request, project_id: int):
         project = project_get_for_user(user=request.user, project_id=project_id)
         return Response(self.OutputSerializer(reports.data_checks(project=project)).data)
+
+
+class ExamManagerSerializer(serializers.ModelSerializer):
+    skill = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    task_type = serializers.CharField(source="project.task_type")
+    labels = serializers.JSONField(source="project.labels")
+    questions = serializers.IntegerField()
+
+    class Meta:
+        model = Exam
+        fields = [
+            "id",
+            "skill",
+            "level",
+            "pass_mark",
+            "retry_after_hours",
+            "task_type",
+            "labels",
+            "questions",
+            "created_at",
+        ]
+
+
+class ExamWorkerSerializer(serializers.ModelSerializer):
+    """What a worker sees of an exam: never its questions' answers."""
+
+    skill = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    questions = serializers.IntegerField()
+
+    class Meta:
+        model = Exam
+        fields = ["id", "skill", "level", "questions"]
+
+
+class ExamsApi(ApiView):
+    """Managers define exams and list theirs; workers list the exams open to them and take one
+    by claiming with `{exam}` until 204."""
+
+    permission_classes = [roles_allowed(Role.MANAGER, Role.WORKER)]
+    queryset = Exam.objects.none()  # for the schema; rows come from the selectors
+
+    class InputSerializer(serializers.Serializer):
+        skill = serializers.SlugRelatedField(slug_field="slug", queryset=Skill.objects.all())
+        level = serializers.IntegerField(min_value=0, max_value=100)
+        pass_mark = serializers.FloatField(min_value=0, max_value=1)
+        retry_after_hours = serializers.FloatField(min_value=0, max_value=24 * 365)
+        task_type = serializers.ChoiceField(choices=Project.TaskType.choices)
+        labels = serializers.ListField(
+            child=serializers.CharField(max_length=200), required=False, max_length=1000
+        )
+        tasks = serializers.ListField(child=serializers.JSONField(), max_length=1000)
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [ManagerOrStaff()]
+        return super().get_permissions()
+
+    @extend_schema(responses=ExamManagerSerializer(many=True))
+    def get(self, request):
+        if request.user.role == Role.WORKER:
+            worker = worker_get_profile(user=request.user)
+            exams = selectors.exam_list_open_to_worker(worker_id=worker.pk, now=timezone.now())
+            return self.list_response(exams, ExamWorkerSerializer)
+        return self.list_response(
+            selectors.exam_list_for_manager(user=request.user), ExamManagerSerializer
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: ExamManagerSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        exam = exam_create(user=request.user, **data.validated_data)
+        exam = selectors.exam_list_for_manager(user=request.user).get(pk=exam.pk)
+        return Response(ExamManagerSerializer(exam).data, status=status.HTTP_201_CREATED)

@@ -4,6 +4,7 @@ from qc import apis
 
 urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
+    path("exams/", apis.ExamsApi.as_view(), name="exams"),
     path(
         "projects/<int:project_id>/aggregate/",
         apis.ProjectAggregateApi.as_view(),
