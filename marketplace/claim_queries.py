@@ -141,17 +141,19 @@ def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
     select = f"SELECT t.id, t.data, {_now()} FROM {TASK} t WHERE "
     lock = _lock("FOR UPDATE OF t SKIP LOCKED")
     order = " ORDER BY (t.required - t.live_count), t.id LIMIT 1" + lock
-    # The window as a derived table joined by primary key: written as `id IN (...)` it was
-    # planned as a quadratic semi-join.
+    # The window is a derived table, joined by primary key and ordered by its own columns: as
+    # `id IN (...)`, or ordered by the task's columns, the planner walked the whole index and
+    # matched every row against the window (quadratic).
     head = (
-        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id FROM {TASK} h "
-        f"WHERE h.project_id = %s AND h.status = '{OPEN}' AND NOT h.is_gold "
+        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id, h.required - h.live_count AS missing "
+        f"FROM {TASK} h WHERE h.project_id = %s AND h.status = '{OPEN}' AND NOT h.is_gold "
         f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.id "
         f"LIMIT {HEAD_WINDOW}) head JOIN {TASK} t ON t.id = head.id WHERE "
     )
+    head_order = " ORDER BY head.missing, head.id LIMIT 1" + lock
     untouched = " ORDER BY t.id LIMIT 1" + lock
     attempts = [
-        (head + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id, project_id]),
+        (head + _OPEN_REGULAR + " AND " + _UNSEEN + head_order, [project_id, project_id]),
         (select + _OPEN_REGULAR + " AND t.live_count = 0 AND " + _UNSEEN + untouched, [project_id]),
         (select + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id]),
     ]
