@@ -6,19 +6,19 @@ import itertools
 import logging
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.errors import InvalidInputError
 from marketplace.models import Project
-from marketplace.selectors import project_trusted_judgment_count, project_trusted_judgments
+from marketplace.selectors import project_trusted_judgment_count, project_trusted_labels
 from qc import aggregation, scoring
 from qc.models import AggregationJob, TaskResult, WorkerQuality
 
 logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 100_000
-_WRITE_BATCH = 5_000
+_WRITE_BATCH = 50_000
 
 
 def aggregation_start(*, project: Project, method: str, user) -> AggregationJob:
@@ -80,7 +80,7 @@ def _read(project: Project) -> tuple[aggregation.Judgments, np.ndarray, np.ndarr
     labels = np.empty(size, dtype=np.int64)
     gold_of_task: dict[int, int] = {}
     filled = 0
-    rows = project_trusted_judgments(project=project)
+    rows = project_trusted_labels(project=project)
     while chunk := list(itertools.islice(rows, _READ_CHUNK)):
         end = filled + len(chunk)
         task_ids[filled:end] = [row[0] for row in chunk]
@@ -143,26 +143,43 @@ def _aggregate(project: Project, method: str) -> tuple[int, int]:
 
 
 def _store(project, method, task_ids, label_codes, confidences) -> None:
-    labels = project.labels
+    labels = np.array(project.labels, dtype=object)[label_codes]
     for start in range(0, len(task_ids), _WRITE_BATCH):
         stop = start + _WRITE_BATCH
-        TaskResult.objects.bulk_create(
-            [
-                TaskResult(
-                    task_id=task_id,
-                    project=project,
-                    consensus=labels[code],
-                    confidence=confidence,
-                    method=method,
-                )
-                for task_id, code, confidence in zip(
-                    task_ids[start:stop].tolist(),
-                    label_codes[start:stop].tolist(),
-                    confidences[start:stop].tolist(),
-                    strict=True,
-                )
-            ],
-            update_conflicts=True,
-            unique_fields=["task"],
-            update_fields=["consensus", "confidence", "method", "updated_at"],
+        batch = (task_ids[start:stop].tolist(), labels[start:stop].tolist())
+        if connection.vendor == "postgresql":
+            _store_batch_postgres(project, method, *batch, confidences[start:stop].tolist())
+        else:
+            TaskResult.objects.bulk_create(
+                [
+                    TaskResult(
+                        task_id=task_id,
+                        project=project,
+                        consensus=label,
+                        confidence=confidence,
+                        method=method,
+                    )
+                    for task_id, label, confidence in zip(
+                        *batch, confidences[start:stop].tolist(), strict=True
+                    )
+                ],
+                update_conflicts=True,
+                unique_fields=["task"],
+                update_fields=["consensus", "confidence", "method", "updated_at"],
+            )
+
+
+def _store_batch_postgres(project, method, task_ids, labels, confidences) -> None:
+    # One statement per batch from three arrays: the ORM's bulk upsert builds a parameter per
+    # cell and took most of a million-task job's time.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {TaskResult._meta.db_table} "
+            "(task_id, project_id, consensus, confidence, method, updated_at) "
+            "SELECT v.task, %s, to_jsonb(v.label), v.confidence, %s, now() "
+            "FROM unnest(%s::bigint[], %s::text[], %s::float8[]) AS v(task, label, confidence) "
+            "ON CONFLICT (task_id) DO UPDATE SET consensus = EXCLUDED.consensus, "
+            "confidence = EXCLUDED.confidence, method = EXCLUDED.method, "
+            "updated_at = EXCLUDED.updated_at",
+            [project.pk, method, task_ids, labels, confidences],
         )
