@@ -154,3 +154,19 @@ def test_results_query_count_is_flat(manager_pat, center_manila, django_assert_n
         large = client.get(f"/api/v1/projects/{project.id}/results/")
 
     assert (small.json()["count"], large.json()["count"]) == (3, 33)
+
+
+def test_rejected_work_is_left_out_of_consensus(manager_pat, center_manila):
+    project = factories.project_create(manager_pat, gold_ratio=0.0, overlap=2)
+    factories.tasks_create(project, 1)
+    careless, careful, third = factories.WorkerFactory.create_batch(3, center=center_manila)
+    answer_next(careless, "negative")
+    answer_next(careful, "positive")
+    rejected = careless.assignments.get()
+
+    api_client(manager_pat).post(f"/api/v1/assignments/{rejected.id}/reject/")
+    answer_next(third, "positive")
+
+    result = TaskResult.objects.get(task__project=project)
+    assert (result.consensus, result.confidence) == ("positive", 1.0)
+    assert Task.objects.get(project=project).done_count == 2
