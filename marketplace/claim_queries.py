@@ -165,19 +165,21 @@ def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
 
 
 def task_next_gold(*, worker_id: int, project_id: int, pivot: float) -> tuple | None:
-    """(id, data, database now) of an unseen gold question in random order: from `pivot` in
-    the tasks' random `gold_order`, wrapping around once. Gold is not locked."""
-    base = (
-        f"SELECT t.id, t.data, {_now()} FROM {TASK} t WHERE t.project_id = %s AND t.is_gold "
-        f"AND {_UNSEEN} AND t.gold_order "
+    """(id, data, database now) of an unseen gold question in random order: the first from
+    `pivot` in the tasks' random `gold_order`, else the first before it. Gold is not locked."""
+    branch = (
+        f"SELECT * FROM (SELECT t.id, t.data, {_now()} AS now, %s AS part FROM {TASK} t "
+        f"WHERE t.project_id = %s AND t.is_gold AND {_UNSEEN} AND t.gold_order {{}} %s "
+        f"ORDER BY t.gold_order LIMIT 1) AS {{}}"
     )
-    for comparison in (">= %s", "< %s"):
-        row = _fetchone(
-            base + comparison + " ORDER BY t.gold_order LIMIT 1", [project_id, worker_id, pivot]
-        )
-        if row is not None:
-            return row[0], db_json(row[1]), db_datetime(row[2])
-    return None
+    sql = (
+        branch.format(">=", "after_pivot")
+        + " UNION ALL "
+        + branch.format("<", "before_pivot")
+        + " ORDER BY part LIMIT 1"
+    )
+    row = _fetchone(sql, [0, project_id, worker_id, pivot, 1, project_id, worker_id, pivot])
+    return None if row is None else (row[0], db_json(row[1]), db_datetime(row[2]))
 
 
 def task_take_slot(*, task_id: int) -> bool:

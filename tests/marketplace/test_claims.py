@@ -427,10 +427,9 @@ def test_claim_and_submit_query_counts_do_not_grow_with_backlog(
     worker_alice, manager_pat, django_assert_max_num_queries, gold_ratio
 ):
     project = factories.project_create(manager_pat, gold_ratio=gold_ratio, overlap=3)
-    # Regular claim: token+user, worker (locked), claimable projects, next task (locked),
-    # take its slot, insert the assignment; a gold claim replaces the two task steps by the
-    # gold lookup (a second one when the random starting point has to wrap around). Plus the
-    # durable block's savepoint and release inside the test transaction.
+    # Claim: token+user, worker (locked), claimable projects, next regular task (locked), then
+    # either its slot taken or, on a gold draw, one gold lookup; the assignment inserted. Plus
+    # the durable block's savepoint and release inside the test transaction.
     claim_queries = 8
     # Submit: token+user, the assignment with task and project, savepoint, the conditional
     # update, the task's counters (regular) or the quality counters and their read-back
