@@ -135,3 +135,18 @@ def exam_question_next(*, worker_id: int, project: Project, attempt: int) -> dic
         .values("id", "data", "db_now")
         .first()
     )
+
+
+PAYABLE = (Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED)
+
+
+def judgments_payable(*, start, end) -> QuerySet[Assignment]:
+    """Judgments that earn pay for `[start, end)` (SPEC §7): submitted in the period, on work
+    projects (exam answers are not work), not rejected in review and not untrusted after a
+    block; gold included. Payroll runs take these and leave out what earlier runs paid."""
+    return Assignment.objects.filter(
+        submitted_at__gte=start,
+        submitted_at__lt=end,
+        status__in=PAYABLE,
+        project__kind=Project.Kind.WORK,
+    )

@@ -1,8 +1,12 @@
 """Managers review judgments: accept, reject (which reopens the task), random samples."""
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from marketplace.models import Assignment, Task
+from marketplace.selectors import judgments_payable
 from tests import factories
 from tests.utils import api_client
 
@@ -125,3 +129,18 @@ def test_bad_review_sample_is_400(manager_pat, project_reviewed, body):
     response = sample(manager_pat, project_reviewed, body)
 
     assert response.status_code == 400
+
+
+def test_rejected_and_untrusted_work_is_not_payable(manager_pat, worker_alice, project_reviewed):
+    ids = do_work(worker_alice, 4)
+    review(manager_pat, ids[0], "reject")
+    review(manager_pat, ids[1], "accept")
+    Assignment.objects.filter(pk=ids[2]).update(status="untrusted")
+    now = timezone.now()
+
+    payable = judgments_payable(
+        start=now - datetime.timedelta(hours=1), end=now + datetime.timedelta(seconds=1)
+    )
+
+    assert sorted(payable.values_list("pk", flat=True)) == [ids[1], ids[3]]
+    assert not judgments_payable(start=now + datetime.timedelta(seconds=1), end=now).exists()
