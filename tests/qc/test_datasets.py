@@ -18,6 +18,7 @@ from marketplace.services.tasks import task_bulk_create
 from qc.models import TaskResult
 from qc.services.aggregation import aggregation_start
 from qc.services.quality import quality_record_check
+from qc.services.results import task_consensus_record
 from tests import factories
 from workforce.models import Worker
 
@@ -145,17 +146,27 @@ def test_project_aggregation_reaches_crowd_kit(
 
 
 @pytest.mark.parametrize("name", ["d_product", "rte"])
+@pytest.mark.parametrize("path", ["online", "job"])
 def test_weighted_majority_with_gold_learnt_weights_beats_plain_majority(
-    name, manager_pat, center_manila, django_capture_on_commit_callbacks
+    name, path, manager_pat, center_manila, django_capture_on_commit_callbacks
 ):
     truth = load(name)[1]
     gold_items = set(random.Random(7).sample(sorted(truth), len(truth) // 10))
     project, _ = build_project(manager_pat, center_manila, name, gold_items)
     assert Worker.objects.filter(quality__project=project).exists()
 
-    weighted = aggregate(
-        manager_pat, project, "weighted_majority", django_capture_on_commit_callbacks
-    )
+    if path == "online":
+        # what each task gets when its last judgment arrives
+        for task in Task.objects.filter(project=project, is_gold=False).iterator():
+            task_consensus_record(task=task, project=project)
+        weighted = {
+            result.task.data["item"]: result.consensus
+            for result in TaskResult.objects.filter(project=project).select_related("task")
+        }
+    else:
+        weighted = aggregate(
+            manager_pat, project, "weighted_majority", django_capture_on_commit_callbacks
+        )
     plain = majority_vote(name, set(weighted), project.labels)
 
     assert set(weighted) == set(truth) - gold_items
