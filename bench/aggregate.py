@@ -162,15 +162,21 @@ def main() -> None:
     try:
         started = time.perf_counter()
         project = load(options.tasks, options.workers)
-        print(f"load: {options.tasks:,} tasks x 3 judgments in {time.perf_counter() - started:.1f} s")
+        print(
+            f"load: {options.tasks:,} tasks x 3 judgments in {time.perf_counter() - started:.1f} s"
+        )
         runs = []
         for _ in range(options.runs):
             output = run_django("-c", CHILD, str(queue_job(project, options.method)))
             seconds, rss, iterations = output.split()
             runs.append((float(seconds), float(rss), int(iterations)))
-        print(f"{options.method} job seconds (median of {options.runs}): "
-              f"{statistics.median(r[0] for r in runs):.1f}")
-        print(f"{options.method} job peak RSS MB (median): {statistics.median(r[1] for r in runs):.0f}")
+        print(
+            f"{options.method} job seconds (median of {options.runs}): "
+            f"{statistics.median(r[0] for r in runs):.1f}"
+        )
+        print(
+            f"{options.method} job peak RSS MB (median): {statistics.median(r[1] for r in runs):.0f}"
+        )
         print(f"{options.method} EM iterations: {runs[-1][2]}")
         print(f"{options.method} accuracy vs truth: {accuracy():.4f}")
     finally:
