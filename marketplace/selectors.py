@@ -58,10 +58,7 @@ def assignment_list_for_worker(*, worker_user: User) -> QuerySet[Assignment]:
 
 def assignment_get_for_worker(*, worker_user: User, assignment_id: int) -> Assignment:
     assignment = (
-        assignment_list_for_worker(worker_user=worker_user)
-        .annotate(db_now=Now())
-        .filter(pk=assignment_id)
-        .first()
+        assignment_list_for_worker(worker_user=worker_user).filter(pk=assignment_id).first()
     )
     if assignment is None:
         raise NotFoundError("No such assignment.")

@@ -6,13 +6,15 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from marketplace.claim_queries import worker_lock
 from marketplace.models import Assignment, Task
 from marketplace.services.assignments import assignments_expire
 from marketplace.tasks import assignments_expire_task
 from qc.models import WorkerQuality
 from tests import factories
 from tests.utils import api_client
-from workforce.models import LanguageLevel, WorkerLanguage
+from workforce.models import LanguageLevel, Worker, WorkerLanguage
+from workforce.selectors import worker_eligibility_q
 
 CLAIM = "/api/v1/assignments/claim/"
 
@@ -500,3 +502,22 @@ def test_a_completing_submit_stays_within_budget(
                 f"/api/v1/assignments/{assignment_id}/submit/", {"answer": "neutral"}, "json"
             )
         assert response.status_code == 200
+
+
+def test_the_claims_sql_eligibility_agrees_with_the_orm_rule(db):
+    """The claim's hand-written statement and `worker_eligibility_q` state one rule twice."""
+    workers = [factories.WorkerFactory(freelancer=True)]
+    workers.append(factories.WorkerFactory(freelancer=True, status="suspended"))
+    for vendor_status in ("pending", "approved", "rejected", "suspended"):
+        for center_status in ("active", "inactive"):
+            for worker_status in ("active", "suspended"):
+                center = factories.CenterFactory(
+                    vendor=factories.VendorFactory(status=vendor_status), status=center_status
+                )
+                workers.append(factories.WorkerFactory(center=center, status=worker_status))
+
+    by_orm = set(Worker.objects.filter(worker_eligibility_q()).values_list("pk", flat=True))
+    by_sql = {worker.pk for worker in workers if worker_lock(user_id=worker.user_id)}
+
+    assert by_sql == by_orm
+    assert len(by_orm) == 2  # the active freelancer and the active worker of an approved vendor
