@@ -3,12 +3,11 @@
 from collections.abc import Iterator
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce, Now
+from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Now
 
 from config.errors import NotFoundError
 from marketplace.models import Assignment, Project, Task
-from qc.models import WorkerQuality
 from qc.scoring import AnswerFormat
 from workforce.models import Role, User
 
@@ -75,23 +74,6 @@ def assignment_get_for_manager(*, user: User, assignment_id: int) -> Assignment:
     if assignment is None:
         raise NotFoundError("No such assignment.")
     return assignment
-
-
-def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
-    """(answer, gold_seen, gold_correct of its worker) for each trusted judgment of a task."""
-    quality = WorkerQuality.objects.filter(worker=OuterRef("worker"), project=OuterRef("project"))
-    return list(
-        Assignment.objects.filter(
-            task_id=task_id,
-            status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED],
-        )
-        .annotate(
-            seen=Coalesce(Subquery(quality.values("gold_seen")), 0),
-            correct=Coalesce(Subquery(quality.values("gold_correct")), 0),
-        )
-        .order_by("pk")
-        .values_list("answer", "seen", "correct")
-    )
 
 
 def project_trusted_labels(*, project: Project) -> Iterator[tuple]:

@@ -23,7 +23,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from config.errors import InvalidInputError, NotFoundError
-from marketplace import claim_queries, selectors
+from marketplace import loop_queries, selectors
 from marketplace.exceptions import AssignmentStateError, ClaimLimitError, LeaseEndedError
 from marketplace.models import Assignment, Project, Task
 from qc import scoring
@@ -63,13 +63,13 @@ def assignment_claim(
     project where the worker is at the limit, or the worker holds an unanswered exam question.
     """
     with transaction.atomic(durable=True):
-        worker = claim_queries.worker_lock(user_id=user.pk)
+        worker = loop_queries.worker_lock(user_id=user.pk)
         if worker is None:
             return None
         worker_id, vendor_id = worker
         if exam_id is not None:
             return _claim_exam(worker_id, exam_id)
-        projects = claim_queries.projects_claimable(
+        projects = loop_queries.projects_claimable(
             worker_id=worker_id, vendor_id=vendor_id, project_id=project_id
         )
         for project in projects:
@@ -85,21 +85,21 @@ def assignment_claim(
 
 def _claim_in_project(worker_id: int, project: Project) -> Claim | None:
     for _ in range(_CLAIM_ATTEMPTS):
-        task = claim_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
+        task = loop_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
         # Lapsed leases go back to the pool here as well as in the minute sweeper, so that a
         # worker is never told "nothing fitting" while an expired slot waits for the sweep.
         if task is None and assignments_expire(project_id=project.pk):
-            task = claim_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
+            task = loop_queries.task_next_regular(worker_id=worker_id, project_id=project.pk)
         if task is None:
             return None
         if project.gold_ratio > 0 and random.random() < project.gold_ratio:
-            gold = claim_queries.task_next_gold(
+            gold = loop_queries.task_next_gold(
                 worker_id=worker_id, project_id=project.pk, pivot=random.random()
             )
             if gold is not None:
                 return _assign(worker_id, project, gold, is_gold=True)
         # The row is locked on PostgreSQL; the condition keeps SQLite (no row locks) honest.
-        if claim_queries.task_take_slot(task_id=task[0]):
+        if loop_queries.task_take_slot(task_id=task[0]):
             return _assign(worker_id, project, task, is_gold=False)
     return None
 
@@ -136,7 +136,7 @@ def _assign(
 ) -> Claim:
     task_id, data, claimed_at = task
     lease_expires_at = claimed_at + datetime.timedelta(seconds=project.lease_seconds)
-    assignment_id = claim_queries.assignment_insert(
+    assignment_id = loop_queries.assignment_insert(
         task_id=task_id,
         project_id=project.pk,
         worker_id=worker_id,
@@ -260,7 +260,7 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
     """Stores a valid answer within the lease, scores gold, blocks a worker who falls below
     the bar. Idempotent for an identical answer. Raises InvalidInputError (400), LeaseEndedError
     and AssignmentStateError (409); a lapsed lease is expired and its slot freed first."""
-    assignment = claim_queries.assignment_for_submit(user_id=user.pk, assignment_id=assignment_id)
+    assignment = loop_queries.assignment_for_submit(user_id=user.pk, assignment_id=assignment_id)
     if assignment is None:
         raise NotFoundError("No such assignment.")
     if assignment.status in _DONE:

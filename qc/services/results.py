@@ -1,6 +1,7 @@
 """Results of tasks: per-task consensus when a task completes."""
 
-from marketplace.selectors import project_answer_format, task_trusted_judgments
+from marketplace.loop_queries import task_trusted_judgments
+from marketplace.selectors import project_answer_format
 from qc import scoring
 from qc.consensus import Consensus, consensus
 from qc.models import TaskResult

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from marketplace.claim_queries import worker_lock
+from marketplace.loop_queries import worker_lock
 from marketplace.models import Assignment, Task
 from marketplace.services.assignments import assignments_expire
 from marketplace.tasks import assignments_expire_task
@@ -432,7 +432,7 @@ def test_claim_and_submit_query_counts_do_not_grow_with_backlog(
     # Claim: token+user, worker (locked), claimable projects, next regular task (locked), then
     # either its slot taken or, on a gold draw, one gold lookup; the assignment inserted. Plus
     # the durable block's savepoint and release inside the test transaction.
-    claim_queries = 8
+    loop_queries = 8
     # Submit: token+user, the assignment with task and project, savepoint, the conditional
     # update, the task's counters (regular) or the quality counters and their read-back
     # (gold), release.
@@ -443,7 +443,7 @@ def test_claim_and_submit_query_counts_do_not_grow_with_backlog(
     counts = []
     for size in (10, 2000):
         _backlog(project, size)
-        with django_assert_max_num_queries(claim_queries):
+        with django_assert_max_num_queries(loop_queries):
             response = client.post(CLAIM, {"project": project.id}, format="json")
         with django_assert_max_num_queries(submit_queries):
             client.post(

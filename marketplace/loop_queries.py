@@ -289,3 +289,18 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     assignment.project = Project(**parts["p"])
     assignment.db_now = db_datetime(next(values))
     return assignment
+
+
+def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
+    """(answer, gold_seen, gold_correct of its worker) for each trusted judgment of a task:
+    what its consensus is computed from when its last judgment arrives."""
+    quality = WorkerQuality._meta.db_table
+    rows = _fetchall(
+        f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
+        f"FROM {ASSIGNMENT} a LEFT JOIN {quality} q ON q.worker_id = a.worker_id "
+        f"AND q.project_id = a.project_id WHERE a.task_id = %s "
+        f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
+        f"ORDER BY a.id",
+        [task_id],
+    )
+    return [(db_json(answer), seen, correct) for answer, seen, correct in rows]
