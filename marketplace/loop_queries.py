@@ -66,7 +66,13 @@ def _fetchall(sql: str, params: list) -> list:
 
 
 def worker_lock(*, user_id: int) -> tuple[int, int | None] | None:
-    """(worker id, vendor id) of the user's worker if it may claim at all; locks the worker."""
+    """(worker id, vendor id) of the user's worker if it may claim at all; locks the worker.
+
+    A statement of its own on purpose: under READ COMMITTED the next statement takes a fresh
+    snapshot, so once this lock is granted the worker's active count read next includes what
+    the claim that held the lock before just committed. Folded into that read, the count
+    would come from the snapshot taken before the wait.
+    """
     sql = (
         f"SELECT w.id, c.vendor_id FROM {WORKER_ELIGIBLE_FROM} "
         f"WHERE w.user_id = %s AND {WORKER_ELIGIBLE_SQL}" + _lock("FOR UPDATE OF w")
