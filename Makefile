@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: install demo serve test lint format clean
+.PHONY: install demo crowd test lint format clean
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	DEBUG=1 $(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
+
+# With `make demo` running: a simulated crowd (honest workers and spammers) against its API.
+crowd: install
+	DEBUG=1 $(BIN)/python manage.py simulate_crowd --url http://127.0.0.1:8000 --workers 12 --spammers 3 --seconds 30
 
 test: install
 	$(BIN)/pytest

@@ -78,7 +78,18 @@ if DATABASE_URL:
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {
-        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "var" / "db.sqlite3"}
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BASE_DIR / "var" / "db.sqlite3",
+            # The dev server answers requests in threads. SQLite allows one writer: with
+            # IMMEDIATE transactions a second one waits for the first instead of failing with
+            # "database is locked" when its read turns into a write; WAL lets reads go on.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

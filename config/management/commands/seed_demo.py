@@ -1,11 +1,15 @@
-"""Demo data for `make demo`: vendors, delivery centers, workers, skills, a manager and staff.
+"""Demo data for `make demo`: vendors, centers, workers, skills, a manager, staff and a project.
 
 Goes through the same services as the API. Running it again changes nothing.
 """
 
+from decimal import Decimal
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from marketplace.services.projects import project_create, project_transition
+from marketplace.services.tasks import task_bulk_create
 from workforce import selectors, services
 from workforce.models import LanguageLevel, Role, User, Vendor
 
@@ -64,7 +68,42 @@ class Command(BaseCommand):
 
     def _seed(self):
         User.objects.create_superuser("demo_staff", "staff@example.com", PASSWORD)
-        services.manager_create(username="demo_manager", email="pm@example.com", password=PASSWORD)
+        manager = services.manager_create(
+            username="demo_manager", email="pm@example.com", password=PASSWORD
+        )
+        self._seed_workforce()
+        self._seed_project(manager)
+
+    def _seed_project(self, manager):
+        """A published sentiment project with 200 reviews to label and 20 gold questions."""
+        project = project_create(
+            user=manager,
+            settings={
+                "name": "Product review sentiment",
+                "client": "Demo Retail",
+                "instructions": "Is the review positive, negative or neutral?",
+                "task_type": "classification",
+                "labels": ["positive", "negative", "neutral"],
+                "overlap": 3,
+                "gold_ratio": 0.1,
+                "rate": Decimal("0.0200"),
+            },
+            languages=["en"],
+        )
+        moods = [
+            ("Love it, works great", "positive"),
+            ("Broke after a day", "negative"),
+            ("It is a phone case", "neutral"),
+        ]
+        rows = [{"data": {"review": f"{moods[n % 3][0]} (#{n})"}} for n in range(200)]
+        rows += [
+            {"data": {"review": f"{moods[n % 3][0]} (#{200 + n})"}, "gold_answer": moods[n % 3][1]}
+            for n in range(20)
+        ]
+        task_bulk_create(project=project, rows=rows)
+        project_transition(project=project, action="publish")
+
+    def _seed_workforce(self):
         for slug, name in SKILLS:
             services.skill_create(slug=slug, name=name)
         skills = selectors.skills_by_slug(slugs=[slug for slug, _ in SKILLS])
