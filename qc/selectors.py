@@ -10,6 +10,7 @@ from marketplace.models import Task
 from marketplace.selectors import project_list_for_user
 from qc import scoring
 from qc.models import AggregationJob, Exam, ExamAttempt, TaskResult, WorkerQuality
+from workforce.models import Role
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -86,7 +87,7 @@ def exam_list_for_manager(*, user) -> QuerySet[Exam]:
     exams = Exam.objects.select_related("skill", "project").annotate(
         questions=Count("project__tasks")
     )
-    return exams if user.role == "staff" else exams.filter(created_by=user)
+    return exams if user.role == Role.STAFF else exams.filter(created_by=user)
 
 
 def exam_list_open_to_worker(*, worker_id: int, now: datetime.datetime) -> QuerySet[Exam]:
