@@ -97,12 +97,6 @@ def project_trusted_labels(*, project: Project) -> Iterator[tuple]:
             yield from rows
 
 
-def project_trusted_judgment_count(*, project: Project) -> int:
-    return Assignment.objects.filter(
-        project=project, status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED]
-    ).count()
-
-
 def exam_question_next(*, worker_id: int, project: Project, attempt: int) -> dict | None:
     """The first question of an exam this worker has not met in this attempt."""
     met = Assignment.objects.filter(task=OuterRef("pk"), worker_id=worker_id, attempt=attempt)

@@ -10,7 +10,7 @@ from marketplace.models import Task
 from marketplace.selectors import project_list_for_user
 from qc import scoring
 from qc.models import AggregationJob, Exam, ExamAttempt, TaskResult, WorkerQuality
-from workforce.models import Role
+from workforce.models import Role, WorkerSkill
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -18,7 +18,13 @@ def worker_quality_public(*, worker_id: int) -> list[dict]:
     as of the previous UTC midnight, never live gold counts; `blocked` is live."""
     today = timezone.now().date()
     as_of = datetime.datetime.combine(today, datetime.time(), tzinfo=datetime.UTC)
-    rows = WorkerQuality.objects.filter(worker_id=worker_id).select_related("project")
+    # A record first made today is left out: that it appeared right after a submit would tell
+    # the worker that task was gold (SPEC §4.3). It shows from the next UTC day on.
+    rows = (
+        WorkerQuality.objects.filter(worker_id=worker_id)
+        .filter(Q(day__lt=today) | Q(day_start_seen__gt=0) | Q(blocked=True))
+        .select_related("project")
+    )
     result = []
     for row in rows.order_by("project_id"):
         # Counts changed today were saved at the day's first change; else they are all older.
@@ -95,15 +101,14 @@ def exam_list_open_to_worker(*, worker_id: int, now: datetime.datetime) -> Query
     for a level above the one they have in the skill."""
     attempts = ExamAttempt.objects.filter(exam=OuterRef("pk"), worker_id=worker_id)
     waiting = attempts.filter(passed=False, retry_at__gt=now)
-    has_level = Q(
-        skill__worker_skills__worker_id=worker_id,
-        skill__worker_skills__level__gte=F("level"),
+    has_level = WorkerSkill.objects.filter(
+        worker_id=worker_id, skill_id=OuterRef("skill_id"), level__gte=OuterRef("level")
     )
     return (
         Exam.objects.select_related("skill")
         .exclude(Exists(attempts.filter(passed=True)))
         .exclude(Exists(waiting))
-        .exclude(has_level)
+        .exclude(Exists(has_level))
         .annotate(questions=Count("project__tasks"))
         .order_by("id")
     )

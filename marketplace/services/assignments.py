@@ -218,12 +218,15 @@ def assignment_release(*, user: User, assignment_id: int) -> Assignment:
         return assignment
     with transaction.atomic(durable=True):
         released = Assignment.objects.filter(
-            pk=assignment.pk, status=Assignment.Status.ACTIVE
+            pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__gt=Now()
         ).update(status=Assignment.Status.RELEASED)
         if released and not assignment.is_gold:
             slots_free([assignment.task_id])
     if not released:
+        _expire_one(assignment)
         assignment.refresh_from_db(fields=["status"])
+        if assignment.status == Assignment.Status.EXPIRED:
+            raise LeaseEndedError()
         raise AssignmentStateError(
             f"A {worker_visible_status(assignment)} assignment cannot be released."
         )
@@ -365,14 +368,25 @@ def _worker_untrust(*, worker_id: int, project_id: int) -> None:
     """A blocked worker's regular judgments on the project stop counting (SPEC §6): submitted
     ones become untrusted and their tasks need a judgment again; active ones are released.
     Judgments a manager already accepted stand."""
-    mine = Assignment.objects.filter(worker_id=worker_id, project_id=project_id, is_gold=False)
-    submitted = list(mine.filter(status=Assignment.Status.SUBMITTED).values_list("pk", "task_id"))
-    active = list(mine.filter(status=Assignment.Status.ACTIVE).values_list("pk", "task_id"))
-    Assignment.objects.filter(pk__in=[pk for pk, _ in submitted]).update(
-        status=Assignment.Status.UNTRUSTED
+    # Locked first, in key order, so that an expiry, release or review racing this sees the
+    # change or waits; each update then applies only to rows still in the state read.
+    rows = list(
+        Assignment.objects.filter(
+            worker_id=worker_id,
+            project_id=project_id,
+            is_gold=False,
+            status__in=[Assignment.Status.SUBMITTED, Assignment.Status.ACTIVE],
+        )
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "task_id", "status")
     )
-    Assignment.objects.filter(pk__in=[pk for pk, _ in active]).update(
-        status=Assignment.Status.RELEASED
-    )
-    slots_free([task_id for _, task_id in submitted], done=True)
-    slots_free([task_id for _, task_id in active])
+    for status, becomes, done in (
+        (Assignment.Status.SUBMITTED, Assignment.Status.UNTRUSTED, True),
+        (Assignment.Status.ACTIVE, Assignment.Status.RELEASED, False),
+    ):
+        chosen = [(pk, task_id) for pk, task_id, was in rows if was == status]
+        Assignment.objects.filter(pk__in=[pk for pk, _ in chosen], status=status).update(
+            status=becomes
+        )
+        slots_free([task_id for _, task_id in chosen], done=done)

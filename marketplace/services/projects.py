@@ -3,7 +3,8 @@
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Greatest
 
 from config.errors import InvalidInputError
 from marketplace.exceptions import ProjectSettingLockedError, ProjectStateError
@@ -167,10 +168,12 @@ def _check_format_unchanged(project: Project, changes: dict) -> None:
 
 def _tasks_require(project: Project) -> None:
     """Applies a grown overlap to every regular task, reopening the complete ones."""
+    # Greatest: a task adaptive overlap already asked more of keeps its higher requirement.
+    required = Greatest(F("required"), Value(project.overlap))
     Task.objects.filter(project=project, is_gold=False).update(
-        required=Value(project.overlap),
+        required=required,
         status=Case(
-            When(done_count__gte=project.overlap, then=Value(Task.Status.COMPLETE)),
+            When(done_count__gte=required, then=Value(Task.Status.COMPLETE)),
             default=Value(Task.Status.OPEN),
         ),
     )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from config.errors import InvalidInputError
 from marketplace.models import Project
-from marketplace.selectors import project_trusted_judgment_count, project_trusted_labels
+from marketplace.selectors import project_trusted_labels
 from qc import aggregation, scoring
 from qc.models import AggregationJob, TaskResult, WorkerQuality
 
@@ -74,21 +74,22 @@ def aggregation_run(*, job_id: int) -> None:
 def _read(project: Project) -> tuple[aggregation.Judgments, np.ndarray, np.ndarray, np.ndarray]:
     """Judgments as coded arrays, plus the task ids, worker ids and gold labels (-1) per code."""
     label_code = {label: code for code, label in enumerate(project.labels)}
-    size = project_trusted_judgment_count(project=project)
-    task_ids = np.empty(size, dtype=np.int64)
-    worker_ids = np.empty(size, dtype=np.int64)
-    labels = np.empty(size, dtype=np.int64)
+    # Chunks are concatenated at the end rather than written into arrays sized by a count
+    # taken first: on a live project judgments arrive between the two statements.
+    task_chunks, worker_chunks, label_chunks = [], [], []
     gold_of_task: dict[int, int] = {}
-    filled = 0
     rows = project_trusted_labels(project=project)
     while chunk := list(itertools.islice(rows, _READ_CHUNK)):
-        end = filled + len(chunk)
-        task_ids[filled:end] = [row[0] for row in chunk]
-        worker_ids[filled:end] = [row[1] for row in chunk]
-        labels[filled:end] = [label_code[row[2]] for row in chunk]
+        task_chunks.append(np.fromiter((row[0] for row in chunk), np.int64, len(chunk)))
+        worker_chunks.append(np.fromiter((row[1] for row in chunk), np.int64, len(chunk)))
+        label_chunks.append(
+            np.fromiter((label_code[row[2]] for row in chunk), np.int64, len(chunk))
+        )
         gold_of_task.update((row[0], label_code[row[4]]) for row in chunk if row[3])
-        filled = end
-    task_ids, worker_ids, labels = task_ids[:filled], worker_ids[:filled], labels[:filled]
+    empty = np.empty(0, dtype=np.int64)
+    task_ids = np.concatenate(task_chunks) if task_chunks else empty
+    worker_ids = np.concatenate(worker_chunks) if worker_chunks else empty
+    labels = np.concatenate(label_chunks) if label_chunks else empty
     tasks, task_codes = np.unique(task_ids, return_inverse=True)
     workers, worker_codes = np.unique(worker_ids, return_inverse=True)
     gold = np.full(len(tasks), -1, dtype=np.int64)

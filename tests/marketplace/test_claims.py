@@ -521,3 +521,28 @@ def test_the_claims_sql_eligibility_agrees_with_the_orm_rule(db):
 
     assert by_sql == by_orm
     assert len(by_orm) == 2  # the active freelancer and the active worker of an approved vendor
+
+
+def test_release_after_the_lease_ended_is_409_and_frees_the_slot(worker_alice, project_sentiment):
+    first = claim(worker_alice).json()
+    lapse(first["id"])
+
+    response = api_client(worker_alice.user).post(f"/api/v1/assignments/{first['id']}/release/")
+
+    assert (response.status_code, response.json()["code"]) == (409, "lease_ended")
+    assert Assignment.objects.get(pk=first["id"]).status == "expired"
+    assert Task.objects.get(pk=first["task"]["id"]).live_count == 0
+
+
+def test_a_grown_overlap_keeps_what_adaptive_overlap_asked_for(manager_pat, worker_alice):
+    project = factories.project_create(manager_pat, gold_ratio=0.0, overlap=2)
+    factories.tasks_create(project, 2)
+    asked_more = Task.objects.filter(project=project).first()
+    Task.objects.filter(pk=asked_more.pk).update(required=4)
+
+    api_client(manager_pat).patch(f"/api/v1/projects/{project.id}/", {"overlap": 3}, "json")
+
+    assert dict(Task.objects.filter(project=project).values_list("pk", "required")) == {
+        asked_more.pk: 4,
+        Task.objects.exclude(pk=asked_more.pk).get(project=project).pk: 3,
+    }

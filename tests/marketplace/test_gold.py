@@ -251,16 +251,21 @@ def test_workers_see_their_estimate_as_of_the_previous_utc_midnight(
     while not Assignment.objects.filter(worker=worker_alice, is_gold=True).exists():
         _work(client, "positive")
 
-    today = client.get("/api/v1/me/").json()["quality"][0]
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    # One correct gold answer today does not show: still the prior, 4/5.
-    assert today["accuracy_estimate"] == pytest.approx(0.8)
-    assert today["as_of"] == midnight.isoformat().replace("+00:00", "Z")
-    assert today["blocked"] is False
+    # The first gold check made the record: showing it now would tell which task was gold.
+    assert client.get("/api/v1/me/").json()["quality"] == []
 
     # The next day the same counts are history and do show: (1 + 4) / (1 + 5).
     WorkerQuality.objects.filter(worker=worker_alice).update(
         day=timezone.now().date() - datetime.timedelta(days=1)
     )
     tomorrow = client.get("/api/v1/me/").json()["quality"][0]
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     assert tomorrow["accuracy_estimate"] == pytest.approx(5 / 6)
+    assert tomorrow["as_of"] == midnight.isoformat().replace("+00:00", "Z")
+    assert tomorrow["blocked"] is False
+
+    # More gold today changes nothing shown until the next day.
+    while WorkerQuality.objects.get(worker=worker_alice).gold_seen < 2:
+        _work(client, "negative")
+    again = client.get("/api/v1/me/").json()["quality"][0]
+    assert again["accuracy_estimate"] == pytest.approx(5 / 6)

@@ -9,7 +9,7 @@ from marketplace.models import Assignment
 from qc.models import ExamAttempt
 from tests import factories
 from tests.utils import api_client
-from workforce.models import WorkerSkill
+from workforce.models import Skill, WorkerSkill
 
 CLAIM = "/api/v1/assignments/claim/"
 QUESTIONS = [
@@ -162,3 +162,14 @@ def test_bad_exam_claims_are_400(worker_alice, body):
 def test_exams_are_for_managers_to_define(worker_alice, vendor_admin_acme):
     for user in (worker_alice.user, vendor_admin_acme):
         assert api_client(user).post("/api/v1/exams/", EXAM, format="json").status_code == 403
+
+
+def test_another_workers_level_does_not_hide_an_exam(worker_alice, worker_bob, exam):
+    skill = Skill.objects.get(slug="sentiment")
+    WorkerSkill.objects.create(worker=worker_bob, skill=skill, level=90)
+    WorkerSkill.objects.create(worker=worker_alice, skill=skill, level=10)
+
+    listed = api_client(worker_alice.user).get("/api/v1/exams/").json()["results"]
+
+    assert [row["id"] for row in listed] == [exam["id"]]
+    assert api_client(worker_bob.user).get("/api/v1/exams/").json()["results"] == []
