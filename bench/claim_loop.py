@@ -456,7 +456,7 @@ class Bench:
                     "data": f"jsonb_build_object('text', 'item ' || i, 'label', {label})",
                     "is_gold": "true" if is_gold else "false",
                     "gold_answer": f"to_jsonb({label})" if is_gold else "NULL",
-                    "gold_order": "random()" if is_gold else "NULL",
+                    "shuffle": "random()",
                     "status": "'open'",
                     "required": "0" if is_gold else "%(overlap)s",
                     "live_count": "0",

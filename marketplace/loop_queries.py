@@ -140,24 +140,26 @@ _OPEN_REGULAR = (
 def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
     """(id, data, database now) of the regular task the worker should do next, locked.
 
-    Fewest missing judgments first, then oldest; never a task the worker already had. Locked
+    Fewest missing judgments first, then in the tasks' random `shuffle` order; never a task the
+    worker already had. Locked
     with SKIP LOCKED on PostgreSQL, so concurrent claimers each get another task. Looks at the
     head of that order first, then at untouched tasks, then at everything.
     """
     select = f"SELECT t.id, t.data, {_now()} FROM {TASK} t WHERE "
     lock = _lock("FOR UPDATE OF t SKIP LOCKED")
-    order = " ORDER BY (t.required - t.live_count), t.id LIMIT 1" + lock
+    order = " ORDER BY (t.required - t.live_count), t.shuffle LIMIT 1" + lock
     # The window is a derived table, joined by primary key and ordered by its own columns: as
     # `id IN (...)`, or ordered by the task's columns, the planner walked the whole index and
     # matched every row against the window (quadratic).
     head = (
-        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id, h.required - h.live_count AS missing "
+        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id, h.required - h.live_count AS missing, "
+        f"h.shuffle "
         f"FROM {TASK} h WHERE h.project_id = %s AND h.status = '{OPEN}' AND NOT h.is_gold "
-        f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.id "
+        f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.shuffle "
         f"LIMIT {HEAD_WINDOW}) head JOIN {TASK} t ON t.id = head.id WHERE "
     )
-    head_order = " ORDER BY head.missing, head.id LIMIT 1" + lock
-    untouched = " ORDER BY t.id LIMIT 1" + lock
+    head_order = " ORDER BY head.missing, head.shuffle LIMIT 1" + lock
+    untouched = " ORDER BY t.shuffle LIMIT 1" + lock
     attempts = [
         (head + _OPEN_REGULAR + " AND " + _UNSEEN + head_order, [project_id, project_id]),
         (select + _OPEN_REGULAR + " AND t.live_count = 0 AND " + _UNSEEN + untouched, [project_id]),
@@ -172,11 +174,11 @@ def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
 
 def task_next_gold(*, worker_id: int, project_id: int, pivot: float) -> tuple | None:
     """(id, data, database now) of an unseen gold question in random order: the first from
-    `pivot` in the tasks' random `gold_order`, else the first before it. Gold is not locked."""
+    `pivot` in the tasks' random `shuffle`, else the first before it. Gold is not locked."""
     branch = (
         f"SELECT * FROM (SELECT t.id, t.data, {_now()} AS now, %s AS part FROM {TASK} t "
-        f"WHERE t.project_id = %s AND t.is_gold AND {_UNSEEN} AND t.gold_order {{}} %s "
-        f"ORDER BY t.gold_order LIMIT 1) AS {{}}"
+        f"WHERE t.project_id = %s AND t.is_gold AND {_UNSEEN} AND t.shuffle {{}} %s "
+        f"ORDER BY t.shuffle LIMIT 1) AS {{}}"
     )
     sql = (
         branch.format(">=", "after_pivot")

@@ -1,3 +1,4 @@
+import random
 from decimal import Decimal
 
 from django.conf import settings
@@ -5,6 +6,10 @@ from django.db import models
 from django.db.models import F, Q
 
 from workforce.models import LanguageLevel, Skill, Vendor, Worker
+
+
+def random_key() -> float:
+    return random.random()
 
 
 def default_tiers() -> list[dict]:
@@ -128,9 +133,11 @@ class Task(models.Model):
     source = models.JSONField(null=True, blank=True)
     is_gold = models.BooleanField(default=False)
     gold_answer = models.JSONField(null=True, blank=True)
-    # A random key fixed at creation: gold is served in this order from a random pivot, so
-    # workers meet gold questions in different orders and cannot trade answers by position.
-    gold_order = models.FloatField(null=True, blank=True)
+    # A random key fixed at creation, the order tasks are served in (after the fewest missing
+    # judgments): gold from a random pivot, so workers meet gold questions in different orders;
+    # regular tasks too, so that the ids a worker is served do not tell gold (uploaded apart,
+    # or last) from regular work.
+    shuffle = models.FloatField(default=random_key)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     # Judgments this task needs (the project's overlap; 0 for gold) and the live ones it has
     # (active, submitted, accepted) and of those the submitted or accepted ones.
@@ -147,21 +154,21 @@ class Task(models.Model):
             models.Index(
                 F("project"),
                 F("required") - F("live_count"),
-                F("id"),
+                F("shuffle"),
                 condition=Q(status="open", is_gold=False, live_count__lt=F("required")),
                 name="task_claim_regular",
             ),
-            # Untouched tasks, oldest first: where a claim turns when the head of the order
-            # above is all work the worker has done already.
+            # Untouched tasks: where a claim turns when the head of the order above is all
+            # work the worker has done already.
             models.Index(
                 F("project"),
-                F("id"),
+                F("shuffle"),
                 condition=Q(status="open", is_gold=False, live_count=0),
                 name="task_claim_untouched",
             ),
             models.Index(
                 F("project"),
-                F("gold_order"),
+                F("shuffle"),
                 condition=Q(is_gold=True),
                 name="task_claim_gold",
             ),

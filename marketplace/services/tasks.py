@@ -1,6 +1,5 @@
 """Micro-tasks: validated, all-or-nothing bulk creation."""
 
-import random
 from collections.abc import Sequence
 
 from django.db import transaction
@@ -77,6 +76,5 @@ def task_bulk_create(*, project: Project, rows: Sequence) -> int:
         for task in tasks:
             task.project = project
             task.required = 0 if task.is_gold else project.overlap
-            task.gold_order = random.random() if task.is_gold else None
         Task.objects.bulk_create(tasks, batch_size=_INSERT_BATCH)
     return len(tasks)

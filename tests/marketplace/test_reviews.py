@@ -59,7 +59,7 @@ def test_reject_reopens_the_task_for_another_worker(
     assert (response.status_code, response.json()["status"]) == (200, "rejected")
     task = Task.objects.get(assignments__pk=assignment_id)
     assert (task.status, task.done_count, task.live_count) == ("open", 0, 0)
-    # fewest missing judgments first: every task misses one, so the oldest — the reopened one
+    # every task misses one judgment; the reopened one is first in the serve order, as for alice
     assert api_client(worker_bob.user).post(CLAIM).json()["task"]["id"] == task.id
 
 

@@ -110,7 +110,7 @@ def test_results_list_complete_tasks_only(manager_pat, finished_project):
     assert [set(row) for row in rows] == [
         {"task", "data", "consensus", "confidence", "judgments", "method"}
     ] * 2
-    assert [row["consensus"] for row in rows] == ["@SUM(A1)", "negative"]
+    assert sorted(row["consensus"] for row in rows) == ["@SUM(A1)", "negative"]
     assert all(row["judgments"] == 1 and row["method"] == "weighted_majority" for row in rows)
 
 
@@ -120,7 +120,7 @@ def test_results_stream_as_json_lines(manager_pat, finished_project):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/x-ndjson")
     lines = b"".join(response.streaming_content).decode().splitlines()
-    assert [json.loads(line)["consensus"] for line in lines] == ["@SUM(A1)", "negative"]
+    assert sorted(json.loads(line)["consensus"] for line in lines) == ["@SUM(A1)", "negative"]
 
 
 def test_results_csv_neutralises_formulas(manager_pat, finished_project):
@@ -128,8 +128,8 @@ def test_results_csv_neutralises_formulas(manager_pat, finished_project):
 
     text = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [row["consensus"] for row in rows] == ["'@SUM(A1)", "negative"]
-    assert json.loads(rows[0]["data"]) == {"text": '=HYPERLINK("http://evil")'}
+    assert sorted(row["consensus"] for row in rows) == ["'@SUM(A1)", "negative"]
+    assert all(set(json.loads(row["data"])) == {"text"} for row in rows)
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
 
 
