@@ -251,11 +251,10 @@ class ProjectTransitionApi(ApiView):
 
     @extend_schema(request=None, responses=ProjectOutputSerializer)
     def post(self, request, project_id: int):
-        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        projects.project_transition(project=project, action=self.transition)
         project = selectors.project_get_for_user(
             user=request.user, project_id=project_id, detailed=True
         )
+        projects.project_transition(project=project, action=self.transition)
         return Response(ProjectOutputSerializer(project).data)
 
 
