@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("workforce.urls")),
     path("", include("marketplace.urls")),
     path("", include("qc.urls")),
+    path("", include("billing.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,110 @@
+"""Reads of the billing app, scoped to what the acting user may see (SPEC §4.7).
+
+Who sees what: staff everything. Managers every run (period, status, run-wide totals) and
+the lines of the projects they manage; they may pay a line of a project they manage and an
+invoice whose lines are all on projects they manage. A worker sees their own lines; a vendor
+admin their vendor's invoices.
+"""
+
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
+
+from billing.models import Account, Invoice, LedgerEntry, PaidJudgment, PayrollRun, StatementLine
+from config.errors import NotFoundError
+from marketplace.models import Assignment
+from marketplace.selectors import judgments_payable, project_list_for_user
+from workforce.models import Role, User, Vendor
+
+
+def payroll_run_list() -> QuerySet[PayrollRun]:
+    return PayrollRun.objects.order_by("-id")
+
+
+def payroll_run_get(*, run_id: int) -> PayrollRun:
+    run = PayrollRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise NotFoundError("No such payroll run.")
+    return run
+
+
+def _lines_visible(user: User) -> QuerySet[StatementLine]:
+    lines = StatementLine.objects.all()
+    if user.role == Role.STAFF:
+        return lines
+    if user.role == Role.MANAGER:
+        return lines.filter(project__in=project_list_for_user(user=user))
+    return lines.none()
+
+
+def line_list_for_run(*, user: User, run: PayrollRun) -> QuerySet[StatementLine]:
+    """The run's lines the user may see, itemised by center, worker and project."""
+    return _lines_visible(user).filter(run=run)
+
+
+def line_list_for_worker(*, worker_user: User) -> QuerySet[StatementLine]:
+    """A worker's own lines, newest run first (staff have no worker profile: none)."""
+    return StatementLine.objects.filter(worker__user=worker_user).order_by(
+        "-run_id", "project_id", "id"
+    )
+
+
+def line_get_for_payout(*, user: User, line_id: int) -> StatementLine:
+    """The line, locked (FOR UPDATE) for a payout, if the user may pay it; else NotFoundError."""
+    line = _lines_visible(user).select_for_update(of=("self",)).filter(pk=line_id).first()
+    if line is None:
+        raise NotFoundError("No such statement line.")
+    return line
+
+
+def invoice_list_for_vendor(*, vendor: Vendor) -> QuerySet[Invoice]:
+    """A vendor's invoices with their lines (by center, worker, project) in two queries."""
+    return (
+        Invoice.objects.filter(vendor=vendor)
+        .order_by("-run_id", "currency")
+        .prefetch_related(
+            Prefetch("lines", queryset=StatementLine.objects.order_by("center_id", "worker_id"))
+        )
+    )
+
+
+def invoice_lines_for_vendor(*, vendor: Vendor) -> QuerySet[StatementLine]:
+    """Every line on a vendor's invoices, for exports: one row per line."""
+    return StatementLine.objects.filter(invoice__vendor=vendor).order_by(
+        "-run_id", "currency", "center_id", "worker_id", "project_id", "id"
+    )
+
+
+def invoice_get_for_payout(*, user: User, invoice_id: int) -> Invoice:
+    """The invoice, locked (FOR UPDATE) for a payout, if the user may pay it: staff any, a
+    manager one whose lines are all on projects they manage; else NotFoundError."""
+    invoices = Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice_id)
+    if user.role == Role.MANAGER:
+        foreign = StatementLine.objects.filter(invoice=OuterRef("pk")).exclude(
+            project__in=project_list_for_user(user=user)
+        )
+        invoices = invoices.exclude(Exists(foreign))
+    elif user.role != Role.STAFF:
+        invoices = invoices.none()
+    invoice = invoices.first()
+    if invoice is None:
+        raise NotFoundError("No such invoice.")
+    return invoice
+
+
+def judgments_unpaid(*, start, end) -> QuerySet[Assignment]:
+    """Payable judgments of `[start, end)` that no run has paid yet (SPEC §7)."""
+    paid = PaidJudgment.objects.filter(assignment_id=OuterRef("pk"))
+    return judgments_payable(start=start, end=end).exclude(Exists(paid))
+
+
+def account_balance(*, account: Account):
+    """Debits minus credits of one account: negative when the payee is owed."""
+    return account.entries.aggregate(balance=Sum("amount"))["balance"] or 0
+
+
+def ledger_balances() -> QuerySet:
+    """One row per account and currency, `{account, currency, balance}`; debits positive."""
+    return (
+        LedgerEntry.objects.values("account__name", "account__currency")
+        .annotate(balance=Sum("amount"))
+        .order_by("account__currency", "account__name")
+    )
