@@ -17,9 +17,10 @@ from config.money import money_round
 # exact one: truncating never lifts a worker over a boundary they did not reach.
 ACCURACY_PLACES = 4
 
-# Enough digits that n x rate x multiplier is never rounded by the decimal context before
-# money_round: a 14-digit rate and multiplier and a judgment count need at most ~40.
-_EXACT = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation])
+# Enough digits that n x rate x multiplier is never rounded by the decimal context (default
+# precision 28) before money_round: a 14-digit rate and multiplier and a count need ~40.
+_PRECISION = 80
+_EXACT = decimal.Context(prec=_PRECISION, traps=[decimal.Inexact, decimal.InvalidOperation])
 
 
 def exact(value: float | int | str | Decimal) -> Fraction:
@@ -66,7 +67,8 @@ def multiplier(value: Fraction, tiers: list[dict]) -> Decimal:
 def amount(*, judgments: int, rate: Decimal, multiplier: Decimal, currency: str) -> Decimal:
     """round_half_even(n x rate x multiplier) at the currency's minor unit; the product is exact."""
     product = _EXACT.multiply(_EXACT.multiply(Decimal(judgments), rate), multiplier)
-    return money_round(product, currency)
+    with decimal.localcontext(prec=_PRECISION):
+        return money_round(product, currency)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ invoice whose lines are all on projects they manage. A worker sees their own lin
 admin their vendor's invoices.
 """
 
+from decimal import Decimal
+
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
 
 from billing.models import Account, Invoice, LedgerEntry, PaidJudgment, PayrollRun, StatementLine
@@ -96,9 +98,11 @@ def judgments_unpaid(*, start, end) -> QuerySet[Assignment]:
     return judgments_payable(start=start, end=end).exclude(Exists(paid))
 
 
-def account_balance(*, account: Account):
-    """Debits minus credits of one account: negative when the payee is owed."""
-    return account.entries.aggregate(balance=Sum("amount"))["balance"] or 0
+def account_balance(*, account: Account) -> Decimal:
+    """Debits minus credits of one account: negative when the payee is owed. Summed here, in
+    decimals: SQLite's SUM over decimal columns is a float (an account has an entry per run
+    and per payout, not per judgment)."""
+    return sum(account.entries.values_list("amount", flat=True), Decimal(0))
 
 
 def ledger_balances() -> QuerySet:
