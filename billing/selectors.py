@@ -63,7 +63,12 @@ def invoice_list_for_vendor(*, vendor: Vendor) -> QuerySet[Invoice]:
         Invoice.objects.filter(vendor=vendor)
         .order_by("-run_id", "currency")
         .prefetch_related(
-            Prefetch("lines", queryset=StatementLine.objects.order_by("center_id", "worker_id"))
+            Prefetch(
+                "lines",
+                queryset=StatementLine.objects.select_related("payout").order_by(
+                    "center_id", "worker_id", "project_id", "id"
+                ),
+            )
         )
     )
 
