@@ -135,6 +135,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Uploaded import files wait here for their job (a Celery worker on another host needs this
+# directory shared).
+MEDIA_ROOT = BASE_DIR / "var" / "media"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

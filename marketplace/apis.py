@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from config.api import ApiView
 from config.fields import CurrencyField, DecimalStringField, TiersField
 from marketplace import selectors
-from marketplace.models import Assignment, Project
-from marketplace.services import assignments, projects, reviews, tasks
+from marketplace.models import Assignment, ImportJob, Project
+from marketplace.services import assignments, imports, projects, reviews, tasks
 from qc import scoring
 from workforce.fields import LanguageCodeField, unique_list
 from workforce.models import LanguageLevel, Role, Skill, User, Vendor
@@ -275,6 +275,99 @@ class ProjectTasksApi(ApiView):
             raise serializers.ValidationError("Send a JSON list of {data, gold_answer?}.")
         created = tasks.task_bulk_create(project=project, rows=request.data)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+
+class ImportJobOutputSerializer(serializers.ModelSerializer):
+    percent = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "project",
+            "status",
+            "format",
+            "split",
+            "split_options",
+            "rows_read",
+            "tasks_created",
+            "tasks_skipped",
+            "percent",
+            "errors",
+            "error_count",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def get_percent(self, job) -> float:
+        return imports.import_percent(job)
+
+
+class ImportJobFilter(django_filters.FilterSet):
+    class Meta:
+        model = ImportJob
+        fields = ["status"]
+
+
+class ProjectImportsApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+    queryset = ImportJob.objects.none()  # for the schema; rows come from the service
+    filterset_class = ImportJobFilter
+    ordering_fields = ["id", "created_at"]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        format = serializers.ChoiceField(choices=ImportJob.Format.choices, required=False)
+        split = serializers.ChoiceField(
+            choices=ImportJob.Split.choices, default=ImportJob.Split.ROWS
+        )
+        # A JSON object; multipart sends it as text.
+        split_options = serializers.JSONField(binary=True, required=False)
+
+    @extend_schema(responses=ImportJobOutputSerializer(many=True))
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        rows = imports.import_list_for_user(user=request.user).filter(project=project)
+        return self.list_response(rows, ImportJobOutputSerializer)
+
+    @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
+    def post(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = imports.import_start(
+            project=project,
+            user=request.user,
+            file=data.validated_data["file"],
+            format=data.validated_data.get("format"),
+            split=data.validated_data["split"],
+            split_options=data.validated_data.get("split_options"),
+        )
+        job.refresh_from_db()
+        return Response(ImportJobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    @extend_schema(responses=ImportJobOutputSerializer)
+    def get(self, request, job_id: int):
+        job = imports.import_get_for_user(user=request.user, job_id=job_id)
+        return Response(ImportJobOutputSerializer(job).data)
+
+
+class ImportCancelApi(ApiView):
+    permission_classes = [ManagerOrStaff]
+
+    @extend_schema(request=None, responses=ImportJobOutputSerializer)
+    def post(self, request, job_id: int):
+        job = imports.import_get_for_user(user=request.user, job_id=job_id)
+        job = imports.import_cancel(job=job)
+        return Response(ImportJobOutputSerializer(job).data)
 
 
 # --- the worker loop --------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import random
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -144,6 +145,10 @@ class Task(models.Model):
     required = models.PositiveIntegerField(default=1)
     live_count = models.PositiveIntegerField(default=0)
     done_count = models.PositiveIntegerField(default=0)
+    # Imported tasks only: what the task was made from (source item and span), so that importing
+    # the same rows again creates nothing (see marketplace.services.imports). Null, not "", for
+    # other tasks: the unique constraint leaves nulls out.
+    source_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -181,6 +186,11 @@ class Task(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(done_count__lte=F("live_count")), name="task_done_within_live"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "source_key"],
+                condition=Q(source_key__isnull=False),
+                name="task_source_key_unique",
             ),
         ]
 
@@ -235,3 +245,58 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"assignment {self.pk}"
+
+
+def import_upload_path(job: "ImportJob", filename: str) -> str:
+    # Never the client's file name: it is neither unique nor safe as a path.
+    return f"imports/{uuid.uuid4().hex}"
+
+
+class ImportJob(models.Model):
+    """A file of source items being split into a project's tasks, run as a Celery job."""
+
+    class Format(models.TextChoices):
+        JSONL = "jsonl"
+        CSV = "csv"
+
+    class Split(models.TextChoices):
+        ROWS = "rows"
+        BUNDLE = "bundle"
+        TEXT_CHUNKS = "text_chunks"
+        TIME_SEGMENTS = "time_segments"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
+    format = models.CharField(max_length=8, choices=Format.choices)
+    split = models.CharField(max_length=16, choices=Split.choices, default=Split.ROWS)
+    split_options = models.JSONField(default=dict, blank=True)
+    # The upload, deleted once the job ends; empty for an operator's import of a local file.
+    file = models.FileField(upload_to=import_upload_path, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_read = models.PositiveBigIntegerField(default=0)
+    tasks_created = models.PositiveBigIntegerField(default=0)
+    # Tasks whose source key the project already had: a re-import, or a row repeated in the file.
+    tasks_skipped = models.PositiveBigIntegerField(default=0)
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    # The first errors as [{line, message}] (1-based lines), and how many there were in all.
+    errors = models.JSONField(default=list, blank=True)
+    error_count = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"import {self.pk} into project {self.project_id}"

@@ -15,6 +15,13 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/tasks/", apis.ProjectTasksApi.as_view(), name="project-tasks"),
     path(
+        "projects/<int:project_id>/imports/",
+        apis.ProjectImportsApi.as_view(),
+        name="project-imports",
+    ),
+    path("imports/<int:job_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
+    path("imports/<int:job_id>/cancel/", apis.ImportCancelApi.as_view(), name="import-cancel"),
+    path(
         "projects/<int:project_id>/review-sample/",
         apis.ProjectReviewSampleApi.as_view(),
         name="project-review-sample",

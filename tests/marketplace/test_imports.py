@@ -1,0 +1,656 @@
+"""Imports of source files into tasks (SPEC §5 splitting, §8 `POST /projects/{id}/imports/`)."""
+
+# ruff: noqa: RUF001 (full-width Chinese and Japanese punctuation is the point here)
+
+import gzip
+import io
+import json
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+
+from marketplace.models import ImportJob, Task
+from marketplace.services import imports
+from tests import factories
+from tests.utils import api_client
+
+
+@pytest.fixture(autouse=True)
+def media(request, settings, tmp_path):
+    # A real worker process reads uploads from the MEDIA_ROOT it was started with.
+    if "celery_worker" not in request.fixturenames:
+        settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def project(manager_pat):
+    return factories.project_create(manager_pat, gold_ratio=0.0)
+
+
+def jsonl(*rows) -> bytes:
+    return b"".join(
+        (row if isinstance(row, bytes) else json.dumps(row).encode()) + b"\n" for row in rows
+    )
+
+
+def upload(client, project, content: bytes, name="items.jsonl", **fields):
+    body = {"file": SimpleUploadedFile(name, content), **fields}
+    if isinstance(body.get("split_options"), dict):
+        body["split_options"] = json.dumps(body["split_options"])
+    return client.post(f"/api/v1/projects/{project.id}/imports/", body, format="multipart")
+
+
+@pytest.fixture
+def run_import(manager_pat, django_capture_on_commit_callbacks):
+    """Uploads as the manager and runs the job (Celery is eager); returns the job as read back."""
+
+    def run(project, content: bytes, name="items.jsonl", **fields):
+        client = api_client(manager_pat)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = upload(client, project, content, name, **fields)
+        assert response.status_code == 202, response.json()
+        return client.get(f"/api/v1/imports/{response.json()['id']}/").json()
+
+    return run
+
+
+# --- rows and the job's report -----------------------------------------------------------------
+
+
+def test_an_upload_is_a_queued_job_that_lands_every_row(manager_pat, project, media):
+    client = api_client(manager_pat)
+    content = jsonl(
+        {"id": "a1", "text": "great phone"},
+        {"id": "a2", "text": "broken on arrival", "gold_answer": "negative"},
+        {"text": "no id here"},
+    )
+
+    response = upload(client, project, content)
+
+    assert response.status_code == 202
+    body = response.json()
+    assert {key: body[key] for key in ("project", "status", "rows_read", "tasks_created")} == {
+        "project": project.id,
+        "status": "queued",
+        "rows_read": 0,
+        "tasks_created": 0,
+    }
+    assert (body["percent"], body["errors"]) == (0.0, [])
+    job = ImportJob.objects.get(pk=body["id"])
+    assert job.file.path.startswith(str(media)) and job.file.size == len(content)
+
+    job = imports.import_run(job_id=job.pk)
+
+    read = client.get(f"/api/v1/imports/{job.pk}/").json()
+    assert (read["status"], read["rows_read"], read["tasks_created"]) == ("done", 3, 3)
+    assert (read["percent"], read["errors"]) == (100.0, [])
+    tasks = list(Task.objects.filter(project=project).order_by("id"))
+    assert [task.data for task in tasks] == [
+        {"id": "a1", "text": "great phone"},
+        {"id": "a2", "text": "broken on arrival"},
+        {"text": "no id here"},
+    ]
+    assert [(t.is_gold, t.gold_answer, t.required) for t in tasks] == [
+        (False, None, 1),
+        (True, "negative", 0),
+        (False, None, 1),
+    ]
+    assert tasks[0].source == {"import": job.pk, "line": 1, "item": "a1"}
+    assert tasks[2].source == {"import": job.pk, "line": 3}
+    assert len({task.shuffle for task in tasks}) == 3
+    assert not job.file  # the upload is deleted once the job ends
+
+
+def test_imported_tasks_are_served_to_workers(run_import, project, worker_alice):
+    run_import(project, jsonl({"id": 1, "text": "hello"}))
+
+    response = api_client(worker_alice.user).post("/api/v1/assignments/claim/")
+
+    assert response.status_code == 201
+    assert response.json()["task"]["data"] == {"id": 1, "text": "hello"}
+
+
+def test_the_upload_shape_of_the_tasks_endpoint_is_understood(run_import, project):
+    job = run_import(
+        project,
+        jsonl(
+            {"data": {"text": "x"}, "gold_answer": "positive", "source": {"batch": 7}},
+            {"data": {"text": "y"}},
+        ),
+    )
+
+    assert job["tasks_created"] == 2
+    gold, regular = Task.objects.filter(project=project).order_by("id")
+    assert (gold.data, gold.gold_answer, gold.source["batch"]) == ({"text": "x"}, "positive", 7)
+    assert regular.data == {"text": "y"}
+
+
+def test_bad_rows_are_reported_by_line_while_good_rows_land(run_import, project):
+    content = b"".join(
+        [
+            jsonl({"text": "good 1"}),  # 1
+            b'{"text": "unterminated\n',  # 2
+            b"[1, 2]\n",  # 3
+            b"   \n",  # 4: blank, not a row
+            b'{"text": "nul \x00 byte"}\n',  # 5
+            b'{"text": "caf\xe9"}\n',  # 6: Latin-1, not UTF-8
+            jsonl({"text": "bad gold", "gold_answer": "maybe"}),  # 7
+            jsonl({"text": "escaped nul \u0000"}),  # 8
+            jsonl({"text": "good gold", "gold_answer": "positive"}),  # 9
+            jsonl({"id": 1.5, "text": "float id"}),  # 10
+            b"NaN\n",  # 11
+        ]
+    )
+
+    job = run_import(project, content)
+
+    assert (job["status"], job["rows_read"], job["tasks_created"]) == ("done", 10, 2)
+    assert [error["line"] for error in job["errors"]] == [2, 3, 5, 6, 7, 8, 10, 11]
+    messages = {error["line"]: error["message"] for error in job["errors"]}
+    assert messages[2].startswith("Bad JSON")
+    assert "JSON object" in messages[3]
+    assert "NUL" in messages[5] and "NUL" in messages[8]
+    assert "UTF-8" in messages[6]
+    assert messages[7].startswith("gold_answer:") and "positive" in messages[7]
+    assert "id" in messages[10]
+    assert job["error_count"] == 8
+    assert sorted(Task.objects.filter(project=project).values_list("data__text", flat=True)) == [
+        "good 1",
+        "good gold",
+    ]
+
+
+def test_missing_fields_are_bad_rows(run_import, project):
+    job = run_import(
+        project,
+        jsonl({"text": "one"}, {"body": "no text"}, {"text": 5}),
+        split="text_chunks",
+        split_options={"max_chars": 100},
+    )
+
+    assert job["tasks_created"] == 1
+    assert job["errors"] == [
+        {"line": 2, "message": "Field 'text' is missing."},
+        {"line": 3, "message": "text must be a string."},
+    ]
+
+
+def test_task_data_is_checked_against_the_answer_format(run_import, manager_pat):
+    ranking = factories.project_create(manager_pat, task_type="ranking")
+    responses = [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}]
+
+    job = run_import(
+        ranking,
+        jsonl(
+            {"prompt": "p", "responses": responses, "gold_answer": ["b", "a"]},
+            {"prompt": "no responses"},
+            {"prompt": "p", "responses": responses, "gold_answer": ["a"]},
+        ),
+    )
+
+    assert job["tasks_created"] == 1
+    assert [error["line"] for error in job["errors"]] == [2, 3]
+    assert Task.objects.get(project=ranking).gold_answer == ["b", "a"]
+
+
+def test_at_most_a_thousand_errors_are_kept(run_import, project):
+    content = jsonl({"text": "good"}) + b"{oops\n" * 1_200
+
+    job = run_import(project, content)
+
+    assert job["status"] == "done"
+    assert (job["rows_read"], job["tasks_created"], job["error_count"]) == (1_201, 1, 1_200)
+    assert len(job["errors"]) == imports.MAX_ERRORS
+    assert job["errors"][-1]["line"] == 1_001
+
+
+def test_a_file_whose_rows_are_all_bad_fails_early(run_import, project):
+    content = b"text,gold_answer\n" + b"x,y\n" * 2_000
+
+    job = run_import(project, content, format="jsonl")
+
+    assert job["status"] == "failed"
+    assert job["rows_read"] < 2_001
+    assert "is the file jsonl?" in job["errors"][-1]["message"]
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+
+def test_gzip_is_recognised_by_its_magic_bytes(run_import, project):
+    content = gzip.compress(jsonl(*({"id": n, "text": f"t{n}"} for n in range(50))))
+
+    job = run_import(project, content, name="upload.bin", format="jsonl")
+
+    assert (job["status"], job["tasks_created"], job["percent"]) == ("done", 50, 100.0)
+
+
+def test_a_truncated_gzip_fails_the_job_and_keeps_what_landed(run_import, project, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    content = gzip.compress(jsonl(*({"id": n, "text": "x" * 200} for n in range(500))))
+
+    job = run_import(project, content[: len(content) // 2], format="jsonl")
+
+    assert job["status"] == "failed"
+    assert "cannot be read" in job["errors"][-1]["message"]
+    assert 0 < job["tasks_created"] == Task.objects.filter(project=project).count() < 500
+
+
+def test_csv_rows_with_gold_answers_and_quoted_newlines(run_import, manager_pat):
+    rating = factories.project_create(manager_pat, task_type="rating", scale_min=1, scale_max=5)
+    content = (
+        "id,text,gold_answer\n"
+        '1,"two\nlines",\n'  # lines 2-3
+        "2,plain,4\n"  # line 4: gold, the cell read as a number
+        "3,too,many,cells\n"  # line 5
+        "4,bad gold,9\n"  # line 6
+        "\n"
+        "5,caf\xe9,\n"  # line 8
+    ).encode() + b"6,latin \xe9,\n"  # line 9
+
+    job = run_import(rating, content, name="items.csv")
+
+    assert (job["status"], job["rows_read"], job["tasks_created"]) == ("done", 6, 3)
+    assert [error["line"] for error in job["errors"]] == [5, 6, 9]
+    tasks = Task.objects.filter(project=rating).order_by("id")
+    assert [task.data for task in tasks] == [
+        {"id": "1", "text": "two\nlines"},
+        {"id": "2", "text": "plain"},
+        {"id": "5", "text": "café"},
+    ]
+    assert [task.gold_answer for task in tasks] == [None, 4, None]
+    assert tasks[0].source["line"] == 2
+
+
+def test_a_csv_header_naming_a_column_twice_fails_the_job(run_import, project):
+    job = run_import(project, b"text,text\na,b\n", name="items.csv")
+
+    assert job["status"] == "failed"
+    assert job["errors"] == [{"line": 1, "message": "A column name appears twice in the header."}]
+
+
+def test_the_format_comes_from_the_file_name_when_not_given(manager_pat, project):
+    client = api_client(manager_pat)
+
+    assert upload(client, project, b"text\nx\n", name="items.csv.gz").json()["format"] == "csv"
+    response = upload(client, project, b"{}", name="items.txt")
+    assert response.status_code == 400
+    assert "format" in response.json()
+
+
+# --- splits ------------------------------------------------------------------------------------
+
+
+def test_bundles_of_k_items(run_import, project):
+    job = run_import(
+        project,
+        jsonl(*({"id": n, "text": f"t{n}"} for n in range(7))),
+        split="bundle",
+        split_options={"k": 3},
+    )
+
+    assert job["tasks_created"] == 3
+    tasks = Task.objects.filter(project=project).order_by("id")
+    assert [len(task.data["items"]) for task in tasks] == [3, 3, 1]
+    assert tasks[0].data["items"][1] == {"id": 1, "text": "t1"}
+    assert tasks[2].source == {"import": job["id"], "lines": [7], "items": [6]}
+
+
+def test_gold_rows_cannot_be_bundled(run_import, project):
+    job = run_import(
+        project,
+        jsonl({"text": "a"}, {"text": "b", "gold_answer": "positive"}, {"text": "c"}),
+        split="bundle",
+        split_options={"k": 2},
+    )
+
+    assert [error["line"] for error in job["errors"]] == [2]
+    assert [t.data for t in Task.objects.filter(project=project)] == [
+        {"items": [{"text": "a"}, {"text": "c"}]}
+    ]
+
+
+def test_text_chunks_keep_index_and_offsets_in_source(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+    text = "First sentence here. Second one follows.\n\nA new paragraph."
+
+    job = run_import(
+        project,
+        jsonl({"doc": "d1", "title": "T", "body": text}),
+        split="text_chunks",
+        split_options={"max_chars": 25, "text_field": "body", "id_field": "doc"},
+    )
+
+    tasks = list(Task.objects.filter(project=project).order_by("id"))
+    assert job["tasks_created"] == len(tasks) == 3
+    assert "".join(task.data["body"] for task in tasks) == text
+    assert all(task.data["title"] == "T" and len(task.data["body"]) <= 25 for task in tasks)
+    assert [
+        (t.source["chunk"], t.source["start"], t.source["end"], t.source["item"]) for t in tasks
+    ] == [(0, 0, 21, "d1"), (1, 21, 42, "d1"), (2, 42, 58, "d1")]
+
+
+def test_chinese_text_is_chunked_at_sentence_ends(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+    text = "我们今天去公园。天气很好，阳光明媚！然后我们回家了。"
+
+    run_import(project, jsonl({"text": text}), split="text_chunks", split_options={"max_chars": 10})
+
+    assert list(Task.objects.filter(project=project).values_list("data__text", flat=True)) == [
+        "我们今天去公园。",
+        "天气很好，阳光明媚！",
+        "然后我们回家了。",
+    ]
+
+
+def test_a_gold_item_must_fit_in_one_chunk(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+
+    job = run_import(
+        project,
+        jsonl(
+            {"text": "short one", "gold_answer": "summary"},
+            {"text": "far too long for one chunk", "gold_answer": "summary"},
+        ),
+        split="text_chunks",
+        split_options={"max_chars": 10},
+    )
+
+    assert job["tasks_created"] == 1
+    assert [error["line"] for error in job["errors"]] == [2]
+    assert Task.objects.get(project=project).gold_answer == "summary"
+
+
+def test_time_segments_with_overlap(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+    content = b"id,url,seconds\nclip1,https://cdn.example/c1.mp3,25\nclip2,x,zero\n"
+
+    job = run_import(
+        project,
+        content,
+        name="audio.csv",
+        split="time_segments",
+        split_options={"seconds": 10, "overlap_seconds": 2.5, "duration_field": "seconds"},
+    )
+
+    assert job["errors"] == [
+        {"line": 3, "message": "seconds must be a positive number of seconds."}
+    ]
+    tasks = list(Task.objects.filter(project=project).order_by("id"))
+    assert [task.data["segment"] for task in tasks] == [
+        {"start": 0.0, "end": 10.0},
+        {"start": 7.5, "end": 17.5},
+        {"start": 15.0, "end": 25.0},
+    ]
+    assert tasks[1].source == {
+        "import": job["id"],
+        "line": 2,
+        "item": "clip1",
+        "segment": 1,
+        "start": 7.5,
+        "end": 17.5,
+    }
+    assert tasks[0].data["url"] == "https://cdn.example/c1.mp3"
+
+
+@pytest.mark.parametrize(
+    "split, options",
+    [
+        ("rows", {"k": 2}),
+        ("bundle", {}),
+        ("bundle", {"k": 0}),
+        ("text_chunks", {"max_chars": "100"}),
+        ("text_chunks", {"max_chars": 100, "text_field": ""}),
+        ("time_segments", {"seconds": 5, "overlap_seconds": 5}),
+        ("time_segments", {}),
+        ("rows", [1]),
+    ],
+)
+def test_bad_split_options_are_400_naming_them(manager_pat, project, split, options):
+    response = api_client(manager_pat).post(
+        f"/api/v1/projects/{project.id}/imports/",
+        {
+            "file": SimpleUploadedFile("a.jsonl", b"{}\n"),
+            "split": split,
+            "split_options": json.dumps(options),
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "split_options" in response.json()
+    assert not ImportJob.objects.exists()
+
+
+def test_split_options_must_be_json(manager_pat, project):
+    response = upload(api_client(manager_pat), project, b"{}\n", split_options="{k: 2")
+
+    assert response.status_code == 400
+    assert "split_options" in response.json()
+
+
+def test_a_closed_project_takes_no_import(manager_pat):
+    project = factories.project_create(manager_pat, status="archived")
+
+    response = upload(api_client(manager_pat), project, b"{}\n")
+
+    assert response.status_code == 409
+
+
+# --- idempotence -------------------------------------------------------------------------------
+
+
+def test_importing_the_same_file_again_creates_nothing(run_import, project):
+    content = jsonl({"id": 1, "text": "a"}, {"text": "no id"}, {"id": 1, "text": "a again"})
+
+    first = run_import(project, content)
+    second = run_import(project, gzip.compress(content), format="jsonl")
+
+    assert (first["tasks_created"], first["tasks_skipped"]) == (2, 1)
+    assert (second["tasks_created"], second["tasks_skipped"]) == (0, 3)
+    assert Task.objects.filter(project=project).count() == 2
+
+
+def test_the_same_source_ids_in_csv_and_jsonl_are_the_same_items(run_import, project):
+    run_import(project, jsonl({"id": 7, "text": "a"}))
+    job = run_import(project, b"id,text\n7,a\n8,b\n", name="more.csv")
+
+    assert (job["tasks_created"], job["tasks_skipped"]) == (1, 1)
+
+
+def test_chunks_are_keyed_by_their_span(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+    content = jsonl({"id": "doc", "text": "one two three four five six"})
+
+    run_import(project, content, split="text_chunks", split_options={"max_chars": 10})
+    again = run_import(project, content, split="text_chunks", split_options={"max_chars": 10})
+    other = run_import(project, content, split="text_chunks", split_options={"max_chars": 14})
+
+    assert again["tasks_created"] == 0
+    assert other["tasks_created"] > 0
+
+
+def test_tasks_uploaded_without_a_key_never_collide(manager_pat, project):
+    factories.tasks_create(project, 3)
+
+    assert Task.objects.filter(project=project, source_key__isnull=True).count() == 3
+
+
+# --- progress and cancel -----------------------------------------------------------------------
+
+
+def test_progress_is_visible_while_the_job_runs(
+    manager_pat, project, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl(*({"text": f"t{n}"} for n in range(35)))).json()["id"]
+    seen = []
+
+    imports.import_run(
+        job_id=job_id,
+        on_progress=lambda _: seen.append(client.get(f"/api/v1/imports/{job_id}/").json()),
+    )
+
+    assert [(read["status"], read["rows_read"], read["tasks_created"]) for read in seen] == [
+        ("running", 10, 10),
+        ("running", 20, 20),
+        ("running", 30, 30),
+        ("done", 35, 35),
+    ]
+    percents = [read["percent"] for read in seen]
+    assert 0 < percents[0] < percents[1] < percents[2] < 100 == percents[3]
+
+
+def test_a_running_import_stops_at_its_next_batch_when_cancelled(manager_pat, project, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl(*({"text": f"t{n}"} for n in range(35)))).json()["id"]
+
+    def cancel(progress):
+        if progress.rows_read == 10:
+            assert client.post(f"/api/v1/imports/{job_id}/cancel/").json()["status"] == "cancelled"
+
+    imports.import_run(job_id=job_id, on_progress=cancel)
+
+    read = client.get(f"/api/v1/imports/{job_id}/").json()
+    assert (read["status"], read["tasks_created"]) == ("cancelled", 10)
+    assert Task.objects.filter(project=project).count() == 10
+    assert not ImportJob.objects.get(pk=job_id).file
+
+
+def test_a_queued_import_cancelled_never_runs(manager_pat, project):
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl({"text": "a"})).json()["id"]
+
+    first = client.post(f"/api/v1/imports/{job_id}/cancel/")
+    again = client.post(f"/api/v1/imports/{job_id}/cancel/")
+    imports.import_run(job_id=job_id)
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["status"] == "cancelled"
+    assert not ImportJob.objects.get(pk=job_id).file
+    assert not Task.objects.filter(project=project).exists()
+
+
+def test_a_finished_import_cannot_be_cancelled(manager_pat, run_import, project):
+    job = run_import(project, jsonl({"text": "a"}))
+
+    response = api_client(manager_pat).post(f"/api/v1/imports/{job['id']}/cancel/")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "import_state_conflict"
+
+
+def test_a_job_runs_once_however_often_it_is_delivered(run_import, project):
+    job = run_import(project, jsonl({"text": "a"}))
+
+    imports.import_run(job_id=job["id"])
+
+    assert Task.objects.filter(project=project).count() == 1
+
+
+def test_imports_are_listed_per_project(manager_pat, run_import, project):
+    run_import(project, jsonl({"text": "a"}))
+    run_import(project, jsonl({"text": "b"}))
+
+    response = api_client(manager_pat).get(f"/api/v1/projects/{project.id}/imports/")
+
+    assert response.json()["count"] == 2
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def import_job(project, manager_pat):
+    return ImportJob.objects.create(project=project, format="jsonl", created_by=manager_pat)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("post", "/api/v1/projects/{project}/imports/"),
+        ("get", "/api/v1/projects/{project}/imports/"),
+        ("get", "/api/v1/imports/{job}/"),
+        ("post", "/api/v1/imports/{job}/cancel/"),
+    ],
+)
+@pytest.mark.parametrize(
+    "who, expected", [("other_manager", 404), ("worker", 403), ("anonymous", 401)]
+)
+def test_access(import_job, worker_alice, method, path, who, expected):
+    client = {
+        "other_manager": api_client(factories.ManagerFactory()),
+        "worker": api_client(worker_alice.user),
+        "anonymous": api_client(),
+    }[who]
+    url = path.format(project=import_job.project_id, job=import_job.id)
+    body = {"file": SimpleUploadedFile("a.jsonl", b"{}\n")} if method == "post" else None
+
+    response = getattr(client, method)(url, body, format="multipart" if body else None)
+
+    assert response.status_code == expected
+    assert ImportJob.objects.get(pk=import_job.pk).status == "queued"
+
+
+def test_staff_may_import_into_any_project(staff_sam, project):
+    assert upload(api_client(staff_sam), project, jsonl({"text": "a"})).status_code == 202
+
+
+# --- the operator's command --------------------------------------------------------------------
+
+
+def test_the_command_imports_a_local_file_and_prints_a_summary(project, tmp_path):
+    path = tmp_path / "items.jsonl.gz"
+    path.write_bytes(gzip.compress(jsonl({"text": "a"}, b"{bad", {"text": "b"}, {"text": "c"})))
+    out = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_tasks", str(project.id), str(tmp_path / "nope.jsonl"), stdout=out)
+    call_command(
+        "import_tasks",
+        str(project.id),
+        str(path),
+        "--split",
+        "bundle",
+        "--split-options",
+        '{"k": 2}',
+        stdout=out,
+    )
+
+    job = ImportJob.objects.get()
+    assert (job.status, job.tasks_created, job.created_by) == ("done", 2, None)
+    assert "4 rows read, 2 tasks created" in out.getvalue()
+    assert "line 2: Bad JSON" in out.getvalue()
+    assert path.exists()  # an operator's file is theirs
+
+
+def test_the_command_refuses_bad_options(project, tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(jsonl({"text": "a"}))
+
+    with pytest.raises(CommandError, match="split_options"):
+        call_command("import_tasks", str(project.id), str(path), "--split", "bundle")
+
+
+# --- on PostgreSQL and Redis, with a real worker -------------------------------------------------
+
+
+def test_a_real_worker_runs_an_upload(celery_worker, manager_pat):
+    project = factories.project_create(manager_pat, gold_ratio=0.0)
+    client = api_client(manager_pat)
+    content = gzip.compress(jsonl(*({"id": n, "text": f"t{n}"} for n in range(2_000))))
+
+    job_id = upload(client, project, content, name="items.jsonl.gz").json()["id"]
+    for _ in range(300):
+        job = client.get(f"/api/v1/imports/{job_id}/").json()
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+
+    assert (job["status"], job["tasks_created"], job["percent"]) == ("done", 2_000, 100.0)
+    assert Task.objects.filter(project=project, is_gold=False, required=1).count() == 2_000
