@@ -19,7 +19,9 @@ import itertools
 import json
 import logging
 import math
+import queue
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +51,9 @@ _MESSAGE_CHARS = 300
 _GZIP_MAGIC = b"\x1f\x8b"
 _CLOSED = (Project.Status.COMPLETED, Project.Status.ARCHIVED)
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+# JSON text that may hold a value the database cannot store: an escaped NUL or surrogate, NaN,
+# an infinity, or a number too large for a float. Rows without any are not checked value by value.
+_SUSPECT = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|NaN|Infinity|[eE][+-]?\d{3}")
 
 OPTIONS = {
     ImportJob.Split.ROWS: {"id_field"},
@@ -303,13 +308,14 @@ def import_run(
 
 @dataclass
 class _Item:
-    """One good source row."""
+    """One good source row; `data_json` is its text when that is exactly its data."""
 
     line: int
     data: dict
     gold: object
     source: dict
     identity: str
+    data_json: str | None
 
 
 @dataclass
@@ -318,89 +324,128 @@ class _NewTask:
     source: dict
     gold: object  # normalised; None for a regular task
     key: str
+    data_json: str | None = None
+
+    def copy_row(self) -> tuple:
+        """The task as a row for COPY: data, source and gold answer as JSON text, source key."""
+        return (
+            self.data_json or json.dumps(self.data),
+            json.dumps(self.source),
+            None if self.gold is None else json.dumps(self.gold),
+            self.key,
+        )
 
 
-class _Run:
-    def __init__(self, job: ImportJob, on_progress):
-        self.job = job
-        self.on_progress = on_progress
-        self.fmt = project_answer_format(job.project)
+@dataclass
+class _Batch:
+    """From the reading thread to the writing one: tasks to insert (COPY rows on PostgreSQL),
+    the errors found since the batch before, and where the reading stands."""
+
+    tasks: list
+    errors: list[dict]
+    line: int
+    rows_read: int
+    error_count: int
+    bytes_read: int
+    final: bool = False
+
+
+class _Reader:
+    """Reads, checks and splits the rows, in batches; touches no database, so that it can run in
+    a thread of its own while the batch before is written."""
+
+    def __init__(self, job: ImportJob, fmt: scoring.AnswerFormat, *, copy_rows: bool):
+        self.job_id = job.pk
+        self.format = job.format
+        self.split_name = job.split
         self.options = job.split_options
-        self.progress = ImportProgress(file_size=job.file_size)
+        self.fmt = fmt
+        self.copy_rows = copy_rows
+        self.pending: list = []
         self.errors: list[dict] = []
-        self.errors_written = 0
-        self.line = 0
-        self.pending: list[_NewTask] = []
-        self.rows_since_commit = 0
+        self.error_count = 0
+        self.errors_kept = 0
+        self.good_rows = 0
         self.bundled: list[_Item] = []
 
-    # reading
-
-    def read(self, path: Path) -> None:
+    def batches(self, path: Path) -> Iterator[_Batch]:
+        line = rows_read = 0
         with path.open("rb") as raw:
-            if not self.progress.file_size:
-                self.progress.file_size = path.stat().st_size
             gzipped = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
-            records = _jsonl_records(stream) if self.job.format == "jsonl" else _csv_records(stream)
+            records = _jsonl_records(stream) if self.format == "jsonl" else _csv_records(stream)
             try:
-                for line, row, problem in records:
-                    self.line = line
-                    self.progress.rows_read += 1
-                    self.rows_since_commit += 1
+                for line, row, problem, text in records:
+                    rows_read += 1
                     if problem is None:
-                        problem = self.plan(line, row)
+                        problem = self.plan(line, row, text)
                     if problem is not None:
                         self.error(line, problem)
-                    if len(self.pending) >= BATCH or self.rows_since_commit >= BATCH:
-                        self.progress.bytes_read = raw.tell()
-                        if not self.commit():
-                            return
+                    if len(self.pending) >= BATCH or rows_read % BATCH == 0:
+                        yield self.batch(line, rows_read, raw.tell())
             except (OSError, EOFError, zlib.error) as error:
-                raise _ImportAborted(f"The file cannot be read on: {error}", self.line) from None
+                raise _ImportAborted(f"The file cannot be read on: {error}", line) from None
             if self.bundled:
-                self.pending.append(self.bundle_task(self.bundled))
-            self.progress.bytes_read = self.progress.file_size
-            self.commit(final=True)
+                self.queue([self.bundle_task(self.bundled)])
+            yield self.batch(line, rows_read, raw.tell(), final=True)
+
+    def batch(self, line: int, rows_read: int, position: int, *, final: bool = False) -> _Batch:
+        batch = _Batch(
+            self.pending, self.errors, line, rows_read, self.error_count, position, final
+        )
+        self.pending, self.errors = [], []
+        return batch
+
+    def queue(self, tasks: list[_NewTask]) -> None:
+        if self.copy_rows:
+            # JSON encoding here, in the reading thread, rather than in the writing one.
+            self.pending.extend(task.copy_row() for task in tasks)
+        else:
+            self.pending.extend(tasks)
 
     def error(self, line: int, message: str) -> None:
-        self.progress.error_count += 1
-        if len(self.errors) < MAX_ERRORS:
+        self.error_count += 1
+        if self.errors_kept < MAX_ERRORS:
             self.errors.append({"line": line, "message": message[:_MESSAGE_CHARS]})
-        elif not self.progress.good_rows:
+            self.errors_kept += 1
+        elif not self.good_rows:
             raise _ImportAborted(
-                f"The first {MAX_ERRORS} rows are all bad: is the file {self.job.format}?", line
+                f"The first {MAX_ERRORS} rows are all bad: is the file {self.format}?", line
             )
 
-    # planning: from a row to its tasks
+    # from a row to its tasks
 
-    def plan(self, line: int, row: dict) -> str | None:
+    def plan(self, line: int, row: object, text: str | None) -> str | None:
         """Queues the tasks of one row; returns what is wrong with it instead, if anything."""
         try:
-            item = self.item(line, row)
+            item = self.item(line, row, text)
             tasks = self.split(item)
         except scoring.AnswerError as error:
             return str(error)
-        self.progress.good_rows += 1
-        self.pending.extend(tasks)
+        self.good_rows += 1
+        self.queue(tasks)
         return None
 
-    def item(self, line: int, row: dict) -> _Item:
+    def item(self, line: int, row: object, text: str | None) -> _Item:
+        """`text` is the row's JSON text when the reader found that it cannot hold a value the
+        database refuses (checking every value of every row is what would cost most)."""
         if not isinstance(row, dict):
             raise scoring.AnswerError("A row must be a JSON object.")
         source = {}
+        data_json = None
         if _is_upload_shape(row):
             data, gold, source = row["data"], row.get("gold_answer"), row.get("source") or {}
             if not isinstance(source, dict):
                 raise scoring.AnswerError("source must be a JSON object.")
-            scoring.storable_check(source, what="source")
         elif "gold_answer" in row:
             gold = row["gold_answer"]
             data = {name: value for name, value in row.items() if name != "gold_answer"}
         else:
-            data, gold = row, None
-        scoring.task_data_check(self.fmt, data)
+            data, gold, data_json = row, None, text
+        if text is None or self.fmt.task_type == "ranking":
+            scoring.task_data_check(self.fmt, data)
+            scoring.storable_check(source, what="source")
         if gold == "":
             gold = None
         source_id = data.get(self.options["id_field"])
@@ -413,15 +458,16 @@ class _Run:
             raise scoring.AnswerError(
                 f"{self.options['id_field']} must be a string or an integer (the source id)."
             )
-        source = {**source, "import": self.job.pk, "line": line}
+        source = {**source, "import": self.job_id, "line": line}
         if source_id is not None:
             source["item"] = source_id
-        return _Item(line, data, gold, source, _digest(identity))
+        return _Item(line, data, gold, source, _digest(identity), data_json)
 
     def split(self, item: _Item) -> list[_NewTask]:
-        split = self.job.split
+        split = self.split_name
         if split == ImportJob.Split.ROWS:
-            return [_NewTask(item.data, item.source, self.gold(item, item.data), item.identity)]
+            gold = self.gold(item, item.data)
+            return [_NewTask(item.data, item.source, gold, item.identity, item.data_json)]
         if split == ImportJob.Split.BUNDLE:
             if item.gold is not None:
                 raise scoring.AnswerError(
@@ -445,7 +491,7 @@ class _Run:
             return scoring.answer_normalise(self.fmt, item.gold, data)
         except scoring.AnswerError as error:
             # A CSV cell is text: `3` or `["a", "b"]` there may mean a number or a list.
-            if self.job.format == ImportJob.Format.CSV and isinstance(item.gold, str):
+            if self.format == ImportJob.Format.CSV and isinstance(item.gold, str):
                 try:
                     return scoring.answer_normalise(self.fmt, json.loads(item.gold), data)
                 except (ValueError, scoring.AnswerError):
@@ -453,7 +499,7 @@ class _Run:
             raise scoring.AnswerError(f"gold_answer: {error}") from None
 
     def bundle_task(self, items: list[_Item]) -> _NewTask:
-        source = {"import": self.job.pk, "lines": [item.line for item in items]}
+        source = {"import": self.job_id, "lines": [item.line for item in items]}
         ids = [item.source["item"] for item in items if "item" in item.source]
         if ids:
             source["items"] = ids
@@ -523,12 +569,42 @@ class _Run:
             tasks.append(_NewTask(data, source, self.gold(item, data), key))
         return tasks
 
-    # writing
 
-    def commit(self, *, final: bool = False) -> bool:
-        """Inserts the pending tasks and reports progress in one transaction; False when the
-        job was cancelled (nothing is written then)."""
-        tasks, self.pending, self.rows_since_commit = self.pending, [], 0
+class _Run:
+    """Writes what a `_Reader` thread reads: one transaction per batch, which also reports the
+    progress and is where a cancel is seen."""
+
+    def __init__(self, job: ImportJob, on_progress):
+        self.job = job
+        self.on_progress = on_progress
+        self.fmt = project_answer_format(job.project)
+        self.progress = ImportProgress(file_size=job.file_size)
+        self.errors: list[dict] = []
+        self.line = 0
+
+    def read(self, path: Path) -> None:
+        if not self.progress.file_size:
+            self.progress.file_size = path.stat().st_size
+        reader = _Reader(self.job, self.fmt, copy_rows=connection.vendor == "postgresql")
+        batches: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        thread = threading.Thread(target=_read_ahead, args=(reader, path, batches, stop))
+        thread.start()
+        try:
+            while True:
+                batch = batches.get()
+                if isinstance(batch, Exception):
+                    raise batch
+                if not self.commit(batch) or batch.final:
+                    return
+        finally:
+            stop.set()
+            thread.join()
+
+    def commit(self, batch: _Batch) -> bool:
+        """Inserts a batch's tasks and reports progress in one transaction; False when the job
+        was cancelled (nothing is written then)."""
+        self.line = batch.line
         with transaction.atomic():
             # The project is locked against settings changes (which lock it FOR UPDATE) so that
             # its status, overlap and answer format are the ones in force as the rows land. FOR
@@ -544,30 +620,33 @@ class _Run:
                 return False
             if project.status in _CLOSED:
                 raise _ImportAborted(
-                    f"The project was {project.status} during the import.", self.line
+                    f"The project was {project.status} during the import.", batch.line
                 )
-            self.check_format(project)
-            created = _insert(project, tasks) if tasks else 0
-            self.progress.tasks_created += created
-            self.progress.tasks_skipped += len(tasks) - created
+            self.check_format(project, batch.line)
+            created = _insert(project, batch.tasks) if batch.tasks else 0
+            progress = self.progress
+            progress.tasks_created += created
+            progress.tasks_skipped += len(batch.tasks) - created
+            progress.rows_read, progress.error_count = batch.rows_read, batch.error_count
+            progress.bytes_read = progress.file_size if batch.final else batch.bytes_read
             changes = {
-                "rows_read": self.progress.rows_read,
-                "tasks_created": self.progress.tasks_created,
-                "tasks_skipped": self.progress.tasks_skipped,
-                "bytes_read": self.progress.bytes_read,
-                "error_count": self.progress.error_count,
+                "rows_read": progress.rows_read,
+                "tasks_created": progress.tasks_created,
+                "tasks_skipped": progress.tasks_skipped,
+                "bytes_read": progress.bytes_read,
+                "error_count": progress.error_count,
             }
-            if len(self.errors) != self.errors_written:
+            if batch.errors:
+                self.errors.extend(batch.errors)
                 changes["errors"] = self.errors
-                self.errors_written = len(self.errors)
-            if final:
+            if batch.final:
                 changes.update(status=ImportJob.Status.DONE, finished_at=timezone.now())
             ImportJob.objects.filter(pk=self.job.pk).update(**changes)
         if self.on_progress is not None:
-            self.on_progress(self.progress)
+            self.on_progress(progress)
         return True
 
-    def check_format(self, project: Project) -> None:
+    def check_format(self, project: Project, line: int) -> None:
         """Rows were checked against the format read at the start; it may only have gained
         labels since (the format is locked once tasks exist, but not before the first land)."""
         now = project_answer_format(project)
@@ -580,7 +659,7 @@ class _Run:
             raise _ImportAborted(
                 "The project's answer format changed during the import; import the file again "
                 "(rows already imported are skipped).",
-                self.line,
+                line,
             )
 
     def fail(self, line: int, message: str) -> None:
@@ -591,6 +670,27 @@ class _Run:
             error_count=self.progress.error_count + 1,
             finished_at=timezone.now(),
         )
+
+
+def _read_ahead(reader: _Reader, path: Path, batches: queue.Queue, stop: threading.Event) -> None:
+    """The reading thread: hands batches over until the last, a failure (raised by the writing
+    thread), or a stop."""
+
+    def hand(item) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for batch in reader.batches(path):
+            if not hand(batch):
+                return
+    except Exception as error:
+        hand(error)
 
 
 def _upload_delete(job: ImportJob) -> None:
@@ -688,38 +788,47 @@ def _insert_postgres(project: Project, tasks: list[_NewTask]) -> int:
 # --- readers: (line, row, problem) per row, `line` 1-based ---------------------------------------
 
 
-def _jsonl_records(stream) -> Iterator[tuple[int, object, str | None]]:
+def _jsonl_records(stream) -> Iterator[tuple[int, object, str | None, str | None]]:
+    """(line, row, problem, text) per row; `text` only when no value in it can be one the
+    database refuses (no escaped NUL or surrogate, no NaN or infinity)."""
     line = 0
     while raw := stream.readline(MAX_ROW_BYTES + 1):
         line += 1
         if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
             while (rest := stream.readline(MAX_ROW_BYTES)) and not rest.endswith(b"\n"):
                 pass
-            yield line, None, f"The line is longer than {MAX_ROW_BYTES} bytes."
+            yield line, None, f"The line is longer than {MAX_ROW_BYTES} bytes.", None
             continue
         if raw.isspace():
             continue
         if b"\x00" in raw:
-            yield line, None, "The line contains NUL bytes."
+            yield line, None, "The line contains NUL bytes.", None
             continue
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            yield line, None, f"Not UTF-8: byte {raw[error.start]:#04x} at {error.start + 1}."
+            byte = raw[error.start]
+            yield line, None, f"Not UTF-8: byte {byte:#04x} at {error.start + 1}.", None
             continue
         if line == 1:
             text = text.removeprefix("\ufeff")
         try:
             row = json.loads(text)
         except ValueError as error:
-            yield line, None, f"Bad JSON: {error.msg} (column {error.colno})."
+            yield line, None, f"Bad JSON: {error.msg} (column {error.colno}).", None
             continue
-        yield line, row, None
+        yield line, row, None, None if _SUSPECT.search(text) else text
 
 
-def _csv_records(stream) -> Iterator[tuple[int, object, str | None]]:
+def _csv_records(stream) -> Iterator[tuple[int, object, str | None, None]]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    reader = csv.reader(text)
+    try:
+        yield from _csv_rows(csv.reader(text))
+    finally:
+        text.detach()  # the caller's file stays open: it still reports the position read
+
+
+def _csv_rows(reader) -> Iterator[tuple[int, object, str | None, None]]:
     try:
         header = next(reader)
     except StopIteration:
@@ -738,12 +847,12 @@ def _csv_records(stream) -> Iterator[tuple[int, object, str | None]]:
             return
         except csv.Error as error:
             line = reader.line_num
-            yield start, None, f"Bad CSV: {error}."
+            yield start, None, f"Bad CSV: {error}.", None
             continue
         line = reader.line_num
         if not cells:
             continue
-        yield start, *_csv_row(header, cells)
+        yield start, *_csv_row(header, cells), None
 
 
 def _header_problem(header: list[str]) -> str | None:
