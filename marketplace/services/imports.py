@@ -719,8 +719,9 @@ def _digest(identity: str) -> str:
     return hashlib.blake2b(identity.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _insert(project: Project, tasks: list[_NewTask]) -> int:
-    """Inserts the tasks whose source key the project does not have yet; returns how many."""
+def _insert(project: Project, tasks: list) -> int:
+    """Inserts the tasks whose source key the project does not have yet; returns how many.
+    On PostgreSQL the tasks come as COPY rows (`_NewTask.copy_row`)."""
     if connection.vendor == "postgresql":
         return _insert_postgres(project, tasks)
     keys = {task.key for task in tasks}
@@ -753,10 +754,9 @@ def _insert(project: Project, tasks: list[_NewTask]) -> int:
 _BATCH_TABLE = "marketplace_import_batch"
 
 
-def _insert_postgres(project: Project, tasks: list[_NewTask]) -> int:
+def _insert_postgres(project: Project, rows: list[tuple]) -> int:
     # COPY is the fastest way in, but has no ON CONFLICT: rows go to a temporary table first,
     # then into tasks in one statement that skips source keys the project already has.
-    dumps = json.dumps
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BATCH_TABLE} (data jsonb, source jsonb, "
@@ -765,15 +765,8 @@ def _insert_postgres(project: Project, tasks: list[_NewTask]) -> int:
         with cursor.copy(
             f"COPY {_BATCH_TABLE} (data, source, gold_answer, source_key) FROM STDIN"
         ) as copy:
-            for task in tasks:
-                copy.write_row(
-                    (
-                        dumps(task.data),
-                        dumps(task.source),
-                        None if task.gold is None else dumps(task.gold),
-                        task.key,
-                    )
-                )
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {Task._meta.db_table} (project_id, data, source, is_gold, gold_answer, "
             "shuffle, status, required, live_count, done_count, created_at, source_key) "
@@ -785,7 +778,7 @@ def _insert_postgres(project: Project, tasks: list[_NewTask]) -> int:
         return cursor.rowcount
 
 
-# --- readers: (line, row, problem) per row, `line` 1-based ---------------------------------------
+# --- readers: (line, row, problem, text) per row, `line` 1-based -------------------------------
 
 
 def _jsonl_records(stream) -> Iterator[tuple[int, object, str | None, str | None]]:
