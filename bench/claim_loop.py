@@ -3,6 +3,7 @@
     .venv/bin/python bench/claim_loop.py            # full run, about 5 minutes
     .venv/bin/python bench/claim_loop.py --quick    # small sizes, a smoke test
     .venv/bin/python bench/claim_loop.py --explain  # also EXPLAIN ANALYZE the claim query
+    .venv/bin/python bench/claim_loop.py --quick --loop-only  # just the loop figures [1], [2]
 
 Builds a fresh PostgreSQL database (`bench_claim`), migrates it, loads a classification project of
 100,000 tasks (overlap 3, one in ten gold) with INSERT ... SELECT generate_series, creates worker
@@ -210,9 +211,10 @@ def _proc_stat(pid: int) -> list[str] | None:
         return None
 
 
-def _server_cpu_ticks(server_pid: int) -> dict[int, int]:
-    """CPU jiffies per process of the gunicorn master and workers and of the PostgreSQL backends
-    connected to the bench database (the machine is shared: the rest is someone else's load)."""
+def _server_cpu_ticks(server_pid: int) -> dict[int, tuple[str, int]]:
+    """(side, CPU jiffies) per process of the gunicorn master and workers (side "app") and of the
+    PostgreSQL backends connected to the bench database ("db"); the machine is shared: the rest
+    is someone else's load."""
     backend_title = f" {DB_NAME} ".encode()
     ticks = {}
     for entry in os.listdir("/proc"):
@@ -222,23 +224,28 @@ def _server_cpu_ticks(server_pid: int) -> dict[int, int]:
         fields = _proc_stat(pid)
         if fields is None:
             continue
-        ours = pid == server_pid or int(fields[1]) == server_pid
-        if not ours:
+        side = "app" if pid == server_pid or int(fields[1]) == server_pid else None
+        if side is None:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
                     title = cmdline.read(300)
             except OSError:
                 continue
-            ours = title.startswith(b"postgres: ") and backend_title in title
-        if ours:
-            ticks[pid] = int(fields[11]) + int(fields[12])
+            if title.startswith(b"postgres: ") and backend_title in title:
+                side = "db"
+        if side is not None:
+            ticks[pid] = (side, int(fields[11]) + int(fields[12]))
     return ticks
 
 
-def _server_cpu_seconds(before: dict[int, int], after: dict[int, int]) -> float:
-    """CPU used between two samples by the processes alive at the second one (a database
-    connection closed in between is missed: a slight undercount)."""
-    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+def _server_cpu_seconds(before: dict, after: dict, side: str | None = None) -> float:
+    """CPU used between two samples by the processes alive at the second one, of one side or
+    both (a database connection closed in between is missed: a slight undercount)."""
+    used = sum(
+        ticks - before.get(pid, (kind, 0))[1]
+        for pid, (kind, ticks) in after.items()
+        if side in (None, kind)
+    )
     return used / os.sysconf("SC_CLK_TCK")
 
 
@@ -267,6 +274,7 @@ class RunResult:
     errors: int
     loadgen_cores: float
     server_cores: float
+    db_cores: float
     box_busy_cores: float
     error_samples: list
     submitted_ids: list
@@ -276,6 +284,10 @@ class RunResult:
         """Server CPU (gunicorn + its PostgreSQL backends) per claim→submit loop: unlike loops/s,
         it barely moves when other jobs share the machine."""
         return 1000 * self.server_cores / self.loops_per_s if self.loops_per_s else float("nan")
+
+    @property
+    def db_ms_per_loop(self) -> float:
+        return 1000 * self.db_cores / self.loops_per_s if self.loops_per_s else float("nan")
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -332,6 +344,7 @@ def run_load(
         errors=total.errors,
         loadgen_cores=total.cpu_seconds / elapsed,
         server_cores=_server_cpu_seconds(server_before, server_after) / elapsed,
+        db_cores=_server_cpu_seconds(server_before, server_after, "db") / elapsed,
         box_busy_cores=busy,
         error_samples=total.error_samples,
         submitted_ids=total.submitted_ids,
@@ -343,7 +356,8 @@ def _describe(run: RunResult) -> str:
         f"{run.loops_per_s:7.1f} loops/s | claim p50 {run.claim_p50:6.1f} ms p99 "
         f"{run.claim_p99:6.1f} ms | submit p50 {run.submit_p50:6.1f} ms p99 "
         f"{run.submit_p99:6.1f} ms | errors {run.errors} | 204s {run.no_task} | CPU cores: "
-        f"server {run.server_cores:.2f} ({run.server_ms_per_loop:.1f} ms/loop), loadgen "
+        f"server {run.server_cores:.2f} ({run.server_ms_per_loop:.1f} ms/loop, of which "
+        f"PostgreSQL {run.db_ms_per_loop:.1f}), loadgen "
         f"{run.loadgen_cores:.2f}, others "
         f"{max(0.0, run.box_busy_cores - run.server_cores - run.loadgen_cores):.2f}"
     )
@@ -400,8 +414,16 @@ def _insert_select(model, values: dict[str, str], source: str, params: dict) -> 
 
 
 class Bench:
-    def __init__(self, sizes: Sizes, gunicorn_workers: int, explain: bool, quiet_wait: float):
+    def __init__(
+        self,
+        sizes: Sizes,
+        gunicorn_workers: int,
+        explain: bool,
+        quiet_wait: float,
+        loop_only: bool = False,
+    ):
         self.sizes = sizes
+        self.loop_only = loop_only
         self.quiet_wait = quiet_wait
         self.gunicorn_workers = gunicorn_workers
         self.explain = explain
@@ -857,6 +879,8 @@ class Bench:
         violations = self.invariants()
         print(f"FIGURE invariant violations after the loop runs: {violations}")
 
+        if self.loop_only:
+            return 1 if violations else 0
         self.open_tasks_runs()
         self.history_runs(main)
         try:
@@ -905,6 +929,9 @@ def main() -> int:
     parser.add_argument("--gunicorn-workers", type=int, default=4, help="sync workers (default 4)")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the task pick")
     parser.add_argument(
+        "--loop-only", action="store_true", help="only the loop runs [1] and their invariants [2]"
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         help="before each run wait up to this many seconds for an idle machine (default 20; "
@@ -917,7 +944,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     quiet_wait = args.quiet_wait if args.quiet_wait is not None else (5 if args.quick else 20)
-    bench = Bench(sizes, args.gunicorn_workers, args.explain, quiet_wait)
+    bench = Bench(sizes, args.gunicorn_workers, args.explain, quiet_wait, args.loop_only)
     try:
         return bench.run()
     except KeyboardInterrupt:

@@ -75,6 +75,13 @@ TEMPLATES = [
 DATABASE_URL = env_url("DATABASE_URL", ("postgres", "postgresql", "sqlite"))
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Only the worker loop's statements are prepared on the server (config/db.py; Django
+        # binds parameters on the client): their plans do not depend on the values, and
+        # planning them anew each time is the cost the preparing saves.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            "-c plan_cache_mode=force_generic_plan"
+        )
 else:
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES = {

@@ -15,6 +15,7 @@ import json
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
+from config.db import prepared
 from marketplace.models import Assignment, Project, ProjectLanguage, Task
 from qc.models import WorkerQuality
 from workforce.models import WorkerLanguage, WorkerSkill
@@ -23,6 +24,7 @@ from workforce.selectors import WORKER_ELIGIBLE_FROM, WORKER_ELIGIBLE_SQL
 TASK = Task._meta.db_table
 ASSIGNMENT = Assignment._meta.db_table
 PROJECT = Project._meta.db_table
+ALLOWED_VENDOR = Project.allowed_vendors.through._meta.db_table
 ACTIVE = Assignment.Status.ACTIVE
 OPEN = Task.Status.OPEN
 
@@ -94,100 +96,189 @@ _PROJECT_COLUMNS = [
     "max_active_assignments",
 ]
 
+# The SQL below is written once as templates over who claims (`{worker}`, `{vendor}`) and where
+# (`{project}`): parameters for the step-by-step claim, columns of the one-statement claim.
+_PROJECT_ELIGIBLE = (
+    f"p.kind = '{Project.Kind.WORK}' AND p.status = '{Project.Status.ACTIVE}' "
+    f"AND (p.required_skill_id IS NULL OR EXISTS (SELECT 1 FROM "
+    f"{WorkerSkill._meta.db_table} s WHERE s.worker_id = {{worker}} "
+    f"AND s.skill_id = p.required_skill_id AND s.level >= p.min_skill_level)) "
+    f"AND NOT EXISTS (SELECT 1 FROM {ProjectLanguage._meta.db_table} pl "
+    f"WHERE pl.project_id = p.id AND NOT EXISTS (SELECT 1 FROM "
+    f"{WorkerLanguage._meta.db_table} l WHERE l.worker_id = {{worker}} AND l.code = pl.code "
+    f"AND l.level >= p.min_language_level)) "
+    f"AND (NOT EXISTS (SELECT 1 FROM {ALLOWED_VENDOR} av WHERE av.project_id = p.id) "
+    f"OR EXISTS (SELECT 1 FROM {ALLOWED_VENDOR} av WHERE av.project_id = p.id "
+    f"AND av.vendor_id = {{vendor}})) "
+    f"AND NOT EXISTS (SELECT 1 FROM {WorkerQuality._meta.db_table} q "
+    f"WHERE q.worker_id = {{worker}} AND q.project_id = p.id AND q.blocked)"
+)
+_ACTIVE_COUNT = (
+    f"(SELECT count(*) FROM {ASSIGNMENT} a WHERE a.worker_id = {{worker}} "
+    f"AND a.project_id = p.id AND a.status = '{ACTIVE}' AND a.lease_expires_at > {{now}})"
+)
+_PROJECT_ORDER = "ORDER BY p.priority DESC, p.id"
+
 
 def projects_claimable(*, worker_id: int, vendor_id: int | None, project_id: int | None):
     """Active work projects the worker qualifies for (SPEC §4.2), highest priority first, each
     with `active_count`: the worker's assignments there whose lease still runs."""
-    allowed = Project.allowed_vendors.through._meta.db_table
+    names = {"worker": "%(worker)s", "vendor": "%(vendor)s", "now": _now()}
     sql = (
         f"SELECT {', '.join('p.' + c for c in _PROJECT_COLUMNS)}, "
-        f"(SELECT count(*) FROM {ASSIGNMENT} a WHERE a.worker_id = %s AND a.project_id = p.id "
-        f"AND a.status = '{ACTIVE}' AND a.lease_expires_at > {_now()}) "
-        f"FROM {PROJECT} p WHERE p.kind = '{Project.Kind.WORK}' "
-        f"AND p.status = '{Project.Status.ACTIVE}' "
-        + ("AND p.id = %s " if project_id is not None else "")
-        + f"AND (p.required_skill_id IS NULL OR EXISTS (SELECT 1 FROM "
-        f"{WorkerSkill._meta.db_table} s WHERE s.worker_id = %s "
-        f"AND s.skill_id = p.required_skill_id AND s.level >= p.min_skill_level)) "
-        f"AND NOT EXISTS (SELECT 1 FROM {ProjectLanguage._meta.db_table} pl "
-        f"WHERE pl.project_id = p.id AND NOT EXISTS (SELECT 1 FROM "
-        f"{WorkerLanguage._meta.db_table} l WHERE l.worker_id = %s AND l.code = pl.code "
-        f"AND l.level >= p.min_language_level)) "
-        f"AND (NOT EXISTS (SELECT 1 FROM {allowed} av WHERE av.project_id = p.id) "
-        f"OR EXISTS (SELECT 1 FROM {allowed} av WHERE av.project_id = p.id "
-        f"AND av.vendor_id = %s)) "
-        f"AND NOT EXISTS (SELECT 1 FROM {WorkerQuality._meta.db_table} q "
-        f"WHERE q.worker_id = %s AND q.project_id = p.id AND q.blocked) "
-        f"ORDER BY p.priority DESC, p.id"
+        f"{_ACTIVE_COUNT.format(**names)} FROM {PROJECT} p WHERE "
+        f"{_PROJECT_ELIGIBLE.format(**names)} "
+        + ("AND p.id = %(project)s " if project_id is not None else "")
+        + _PROJECT_ORDER
     )
-    params = [worker_id, *([project_id] if project_id is not None else [])]
-    params += [worker_id, worker_id, vendor_id, worker_id]
+    params = {"worker": worker_id, "vendor": vendor_id, "project": project_id}
     projects = []
     for *values, active_count in _fetchall(sql, params):
-        project = Project(**dict(zip(_PROJECT_COLUMNS, values, strict=True)))
-        project.labels = db_json(project.labels)
+        project = _project(values)
         project.active_count = active_count
         projects.append(project)
     return projects
 
 
-_UNSEEN = f"NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} m WHERE m.task_id = t.id AND m.worker_id = %s)"
+def _project(values) -> Project:
+    project = Project(**dict(zip(_PROJECT_COLUMNS, values, strict=True)))
+    project.labels = db_json(project.labels)
+    return project
+
+
+_UNSEEN = (
+    f"NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} m WHERE m.task_id = t.id AND m.worker_id = {{worker}})"
+)
 _OPEN_REGULAR = (
-    f"t.project_id = %s AND t.status = '{OPEN}' AND NOT t.is_gold AND t.live_count < t.required"
+    f"t.project_id = {{project}} AND t.status = '{OPEN}' AND NOT t.is_gold "
+    f"AND t.live_count < t.required AND {_UNSEEN}"
+)
+# The regular task a worker should do next: fewest missing judgments first, then in the tasks'
+# random `shuffle` order; never a task the worker already had. Three picks, each locked with
+# SKIP LOCKED on PostgreSQL so that concurrent claimers each get another task, tried in turn:
+# the head of that order (a worker's own earlier judgments on open tasks sit there, and walking
+# past all of them made claims slower the more a worker had done), untouched tasks, everything.
+# The head window is a derived table, joined by primary key and ordered by its own columns: as
+# `id IN (...)`, or ordered by the task's columns, the planner walked the whole index and
+# matched every row against the window (quadratic).
+_REGULAR_PICKS = (
+    f"SELECT {{columns}} FROM (SELECT h.id, h.required - h.live_count AS missing, h.shuffle "
+    f"FROM {TASK} h WHERE h.project_id = {{project}} AND h.status = '{OPEN}' AND NOT h.is_gold "
+    f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.shuffle "
+    f"LIMIT {HEAD_WINDOW}) head JOIN {TASK} t ON t.id = head.id WHERE {_OPEN_REGULAR} "
+    f"ORDER BY head.missing, head.shuffle LIMIT 1{{lock}}",
+    f"SELECT {{columns}} FROM {TASK} t WHERE {_OPEN_REGULAR} AND t.live_count = 0 "
+    f"ORDER BY t.shuffle LIMIT 1{{lock}}",
+    f"SELECT {{columns}} FROM {TASK} t WHERE {_OPEN_REGULAR} "
+    f"ORDER BY (t.required - t.live_count), t.shuffle LIMIT 1{{lock}}",
+)
+# An unseen gold question in random order: the first from a random pivot in the tasks' random
+# `shuffle`, else the first before it. Gold is not locked.
+_GOLD_PICK = (
+    f"SELECT id, data FROM (SELECT * FROM (SELECT t.id, t.data, 0 AS part FROM {TASK} t "
+    f"WHERE t.project_id = {{project}} AND t.is_gold AND {_UNSEEN} AND t.shuffle >= {{pivot}} "
+    f"ORDER BY t.shuffle LIMIT 1) AS after_pivot UNION ALL SELECT * FROM (SELECT t.id, t.data, "
+    f"1 AS part FROM {TASK} t WHERE t.project_id = {{project}} AND t.is_gold AND {_UNSEEN} "
+    f"AND t.shuffle < {{pivot}} ORDER BY t.shuffle LIMIT 1) AS before_pivot "
+    f"ORDER BY part LIMIT 1) AS gold"
 )
 
 
 def task_next_regular(*, worker_id: int, project_id: int) -> tuple | None:
-    """(id, data, database now) of the regular task the worker should do next, locked.
-
-    Fewest missing judgments first, then in the tasks' random `shuffle` order; never a task the
-    worker already had. Locked
-    with SKIP LOCKED on PostgreSQL, so concurrent claimers each get another task. Looks at the
-    head of that order first, then at untouched tasks, then at everything.
-    """
-    select = f"SELECT t.id, t.data, {_now()} FROM {TASK} t WHERE "
-    lock = _lock("FOR UPDATE OF t SKIP LOCKED")
-    order = " ORDER BY (t.required - t.live_count), t.shuffle LIMIT 1" + lock
-    # The window is a derived table, joined by primary key and ordered by its own columns: as
-    # `id IN (...)`, or ordered by the task's columns, the planner walked the whole index and
-    # matched every row against the window (quadratic).
-    head = (
-        f"SELECT t.id, t.data, {_now()} FROM (SELECT h.id, h.required - h.live_count AS missing, "
-        f"h.shuffle "
-        f"FROM {TASK} h WHERE h.project_id = %s AND h.status = '{OPEN}' AND NOT h.is_gold "
-        f"AND h.live_count < h.required ORDER BY (h.required - h.live_count), h.shuffle "
-        f"LIMIT {HEAD_WINDOW}) head JOIN {TASK} t ON t.id = head.id WHERE "
-    )
-    head_order = " ORDER BY head.missing, head.shuffle LIMIT 1" + lock
-    untouched = " ORDER BY t.shuffle LIMIT 1" + lock
-    attempts = [
-        (head + _OPEN_REGULAR + " AND " + _UNSEEN + head_order, [project_id, project_id]),
-        (select + _OPEN_REGULAR + " AND t.live_count = 0 AND " + _UNSEEN + untouched, [project_id]),
-        (select + _OPEN_REGULAR + " AND " + _UNSEEN + order, [project_id]),
-    ]
-    for sql, params in attempts:
-        row = _fetchone(sql, [*params, worker_id])
+    """(id, data, database now) of the regular task the worker should do next, locked."""
+    names = {
+        "columns": f"t.id, t.data, {_now()}",
+        "project": "%(project)s",
+        "worker": "%(worker)s",
+        "lock": _lock("FOR UPDATE OF t SKIP LOCKED"),
+    }
+    for pick in _REGULAR_PICKS:
+        row = _fetchone(pick.format(**names), {"project": project_id, "worker": worker_id})
         if row is not None:
             return row[0], db_json(row[1]), db_datetime(row[2])
     return None
 
 
 def task_next_gold(*, worker_id: int, project_id: int, pivot: float) -> tuple | None:
-    """(id, data, database now) of an unseen gold question in random order: the first from
-    `pivot` in the tasks' random `shuffle`, else the first before it. Gold is not locked."""
-    branch = (
-        f"SELECT * FROM (SELECT t.id, t.data, {_now()} AS now, %s AS part FROM {TASK} t "
-        f"WHERE t.project_id = %s AND t.is_gold AND {_UNSEEN} AND t.shuffle {{}} %s "
-        f"ORDER BY t.shuffle LIMIT 1) AS {{}}"
+    """(id, data, database now) of an unseen gold question in random order."""
+    sql = f"SELECT id, data, {_now()} FROM (" + _GOLD_PICK + ") AS pick"
+    names = {"project": "%(project)s", "worker": "%(worker)s", "pivot": "%(pivot)s"}
+    row = _fetchone(
+        sql.format(**names), {"project": project_id, "worker": worker_id, "pivot": pivot}
     )
-    sql = (
-        branch.format(">=", "after_pivot")
-        + " UNION ALL "
-        + branch.format("<", "before_pivot")
-        + " ORDER BY part LIMIT 1"
-    )
-    row = _fetchone(sql, [0, project_id, worker_id, pivot, 1, project_id, worker_id, pivot])
     return None if row is None else (row[0], db_json(row[1]), db_datetime(row[2]))
+
+
+# --- PostgreSQL: one round trip, prepared statements (see config/db.py) -----------------------
+_WORKER = f"{WORKER_ELIGIBLE_FROM} WHERE w.user_id = $1 AND {WORKER_ELIGIBLE_SQL}"
+
+
+def _claim_sql(*, one_project: bool) -> str:
+    """The claim after the worker lock, as one statement over $1 user, $2 project (or none),
+    $3 gold draw, $4 gold pivot."""
+    names = {"worker": "w.id", "vendor": "w.vendor_id", "project": "p.id", "now": "now()"}
+    picks = ", ".join(
+        f"({pick.format(columns='t.id', lock=' FOR UPDATE OF t SKIP LOCKED', **names)})"
+        for pick in _REGULAR_PICKS
+    )
+    project_columns = ", ".join(f"p.{c}" for c in _PROJECT_COLUMNS)
+    return (
+        f"WITH w AS (SELECT w.id, c.vendor_id FROM {_WORKER}), "
+        f"p AS (SELECT {project_columns} FROM w, {PROJECT} p "
+        f"WHERE {_PROJECT_ELIGIBLE.format(**names)} "
+        + ("AND p.id = $2 " if one_project else "")
+        + f"AND {_ACTIVE_COUNT.format(**names)} < p.max_active_assignments "
+        f"{_PROJECT_ORDER} LIMIT 1), "
+        f"r AS (SELECT COALESCE({picks}) AS id FROM p, w), "
+        f"g AS (SELECT gold.id, gold.data FROM p, w, r, LATERAL ("
+        f"{_GOLD_PICK.format(pivot='$4', **names)}) AS gold "
+        f"WHERE r.id IS NOT NULL AND $3 < p.gold_ratio), "
+        f"s AS (UPDATE {TASK} t SET live_count = t.live_count + 1 FROM r WHERE t.id = r.id "
+        f"AND NOT EXISTS (SELECT 1 FROM g) AND t.status = '{OPEN}' "
+        f"AND t.live_count < t.required RETURNING t.id, t.data), "
+        f"c AS (SELECT id, data, false AS is_gold FROM s UNION ALL "
+        f"SELECT id, data, true FROM g), "
+        f"i AS (INSERT INTO {ASSIGNMENT} (task_id, project_id, worker_id, status, is_gold, "
+        f"claimed_at, lease_expires_at, attempt) SELECT c.id, p.id, w.id, '{ACTIVE}', c.is_gold, "
+        f"now(), now() + make_interval(secs => p.lease_seconds), 0 FROM c, p, w "
+        f"RETURNING id, task_id, lease_expires_at) "
+        f"SELECT i.id, i.task_id, c.data, i.lease_expires_at, {project_columns} "
+        f"FROM i JOIN c ON c.id = i.task_id, p"
+    )
+
+
+def claim_at_once(
+    *, user_id: int, project_id: int | None, gold_draw: float, pivot: float
+) -> tuple[int, int, dict, datetime.datetime, Project] | None:
+    """The whole claim in one round trip, on PostgreSQL: (assignment id, task id, task data,
+    lease end, project) when the worker's first claimable project by priority, where they are
+    under `max_active_assignments`, has a regular task for them; else None and nothing changed.
+
+    Two statements sent as one simple query, so they run as one transaction: the first locks
+    the worker (a worker's claims run one at a time), the second — with the fresh snapshot
+    READ COMMITTED takes per statement, so it counts what the claim that held the lock before
+    committed — picks the project and the task as the step-by-step claim does, takes a slot
+    or serves gold (drawn with `gold_draw` < `gold_ratio`), and inserts the assignment.
+    """
+    lock = prepared("loop_worker_lock", "bigint", f"SELECT w.id FROM {_WORKER} FOR UPDATE OF w")
+    one_project = project_id is not None
+    claim = prepared(
+        f"loop_claim_{'one' if one_project else 'any'}",
+        "bigint, bigint, float8, float8",
+        _claim_sql(one_project=one_project),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXECUTE {lock}(%(user)s); EXECUTE {claim}(%(user)s, %(project)s, %(draw)s, "
+            "%(pivot)s)",
+            {"user": user_id, "project": project_id, "draw": gold_draw, "pivot": pivot},
+        )
+        cursor.nextset()
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment_id, task_id, data, lease_expires_at, *values = row
+    return assignment_id, task_id, db_json(data), db_datetime(lease_expires_at), _project(values)
 
 
 def task_take_slot(*, task_id: int) -> bool:
@@ -243,7 +334,7 @@ _SUBMIT_COLUMNS = {
         "submitted_at",
         "attempt",
     ],
-    "t": ["id", "data", "gold_answer", "required"],
+    "t": ["id", "data", "gold_answer", "required", "done_count"],
     "p": [
         "id",
         "name",
@@ -272,12 +363,17 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     """The user's own assignment with what submitting needs of its task and project, and the
     database's clock as `db_now`; None when it is not theirs (or does not exist)."""
     columns = [f"{alias}.{name}" for alias, names in _SUBMIT_COLUMNS.items() for name in names]
-    row = _fetchone(
+    sql = (
         f"SELECT {', '.join(columns)}, {_now()} FROM {ASSIGNMENT} a "
         f"JOIN {TASK} t ON t.id = a.task_id JOIN {PROJECT} p ON p.id = a.project_id "
-        f"JOIN workforce_worker w ON w.id = a.worker_id WHERE a.id = %s AND w.user_id = %s",
-        [assignment_id, user_id],
+        f"JOIN workforce_worker w ON w.id = a.worker_id WHERE a.id = {{}} AND w.user_id = {{}}"
     )
+    if connection.vendor == "postgresql":
+        name = prepared("loop_assignment_for_submit", "bigint, bigint", sql.format("$1", "$2"))
+        sql = f"EXECUTE {name}(%s, %s)"
+    else:
+        sql = sql.format("%s", "%s")
+    row = _fetchone(sql, [assignment_id, user_id])
     if row is None:
         return None
     values = iter(row)
@@ -297,6 +393,26 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     assignment.project = Project(**parts["p"])
     assignment.db_now = db_datetime(next(values))
     return assignment
+
+
+def assignment_submit_at_once(*, assignment_id: int, answer) -> datetime.datetime | None:
+    """Submits a regular judgment that does not complete its task, in one statement, on
+    PostgreSQL: locks the assignment if it is still active within its lease, counts the judgment
+    on its task unless that would complete it, stores the answer. Returns `submitted_at`, or
+    None when any of that does not hold (nothing changed)."""
+    name = prepared(
+        "loop_submit",
+        "bigint, jsonb",
+        f"WITH mine AS (SELECT id, task_id FROM {ASSIGNMENT} WHERE id = $1 "
+        f"AND status = '{ACTIVE}' AND lease_expires_at > now() FOR UPDATE), "
+        f"counted AS (UPDATE {TASK} t SET done_count = t.done_count + 1 FROM mine "
+        f"WHERE t.id = mine.task_id AND t.done_count + 1 < t.required RETURNING t.id) "
+        f"UPDATE {ASSIGNMENT} a SET status = '{Assignment.Status.SUBMITTED}', answer = $2, "
+        f"submitted_at = now(), check_passed = NULL FROM counted WHERE a.id = $1 "
+        f"RETURNING a.submitted_at",
+    )
+    row = _fetchone(f"EXECUTE {name}(%s, %s)", [assignment_id, json.dumps(answer)])
+    return None if row is None else db_datetime(row[0])
 
 
 def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:

@@ -1,0 +1,26 @@
+"""Server-side prepared statements for the few statements every worker request runs.
+
+Django binds parameters on the client, so PostgreSQL parses and plans each statement anew;
+for the worker loop's statements planning costs as much as running them, or several times
+more. Prepared once per connection and run with `EXECUTE`, they are planned once. `EXECUTE`
+is plain SQL, so several of them still fit in one simple query (one round trip). Sessions use
+generic plans for them (`plan_cache_mode` in settings.py).
+"""
+
+import weakref
+
+from django.db import connection
+
+_prepared: "weakref.WeakKeyDictionary[object, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def prepared(name: str, types: str, sql: str) -> str:
+    """Prepares `sql` (parameters `$1`, `$2`, ... of `types`) as `name` on the current
+    PostgreSQL connection unless it already is; returns the name to `EXECUTE`."""
+    connection.ensure_connection()
+    done = _prepared.setdefault(connection.connection, set())
+    if name not in done:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PREPARE {name} ({types}) AS {sql}")
+        done.add(name)
+    return name
