@@ -5,8 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.health import health
 
 api_v1 = [
-    path("", include("workforce.urls")),
+    # The worker loop's routes are matched first: every claim and submit resolves its URL.
     path("", include("marketplace.urls")),
+    path("", include("workforce.urls")),
     path("", include("qc.urls")),
     path("", include("billing.urls")),
 ]

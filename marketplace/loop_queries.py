@@ -10,6 +10,7 @@ the same answers.
 """
 
 import datetime
+import functools
 import json
 
 from django.db import connection
@@ -213,6 +214,7 @@ def task_next_gold(*, worker_id: int, project_id: int, pivot: float) -> tuple | 
 _WORKER = f"{WORKER_ELIGIBLE_FROM} WHERE w.user_id = $1 AND {WORKER_ELIGIBLE_SQL}"
 
 
+@functools.cache
 def _claim_sql(*, one_project: bool) -> str:
     """The claim after the worker lock, as one statement over $1 user, $2 project (or none),
     $3 gold draw, $4 gold pivot."""
