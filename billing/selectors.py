@@ -10,10 +10,9 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
 
-from billing.models import Account, Invoice, LedgerEntry, PaidJudgment, PayrollRun, StatementLine
+from billing.models import Account, Invoice, LedgerEntry, PayrollRun, StatementLine
 from config.errors import NotFoundError
-from marketplace.models import Assignment
-from marketplace.selectors import judgments_payable, project_list_for_user
+from marketplace.selectors import project_list_for_user
 from workforce.models import Role, User, Vendor
 
 
@@ -95,12 +94,6 @@ def invoice_get_for_payout(*, user: User, invoice_id: int) -> Invoice:
     if invoice is None:
         raise NotFoundError("No such invoice.")
     return invoice
-
-
-def judgments_unpaid(*, start, end) -> QuerySet[Assignment]:
-    """Payable judgments of `[start, end)` that no run has paid yet (SPEC §7)."""
-    paid = PaidJudgment.objects.filter(assignment_id=OuterRef("pk"))
-    return judgments_payable(start=start, end=end).exclude(Exists(paid))
 
 
 def account_balance(*, account: Account) -> Decimal:
