@@ -161,7 +161,6 @@ class ImportProgress:
     error_count: int = 0
     bytes_read: int = 0
     file_size: int = 0
-    good_rows: int = 0
 
     @property
     def percent(self) -> float:
@@ -288,7 +287,9 @@ def import_cancel(*, job: ImportJob) -> ImportJob:
         )
     job.refresh_from_db()
     if job.status != ImportJob.Status.CANCELLED:
-        raise ImportStateError(f"This import is {job.status}; only a running one can be cancelled.")
+        raise ImportStateError(
+            f"This import is {job.status}; only a queued or running one can be cancelled."
+        )
     return job
 
 
@@ -365,8 +366,8 @@ def _copy_text(text: str) -> str:
 
 @dataclass
 class _Batch:
-    """From the reading thread to the writing one: tasks to insert (COPY rows on PostgreSQL),
-    the errors found since the batch before, and where the reading stands."""
+    """From the reading thread to the writing one: tasks to insert (lines of COPY text on
+    PostgreSQL), the errors found since the batch before, and where the reading stands."""
 
     tasks: list
     errors: list[dict]
