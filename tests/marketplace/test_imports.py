@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from marketplace.models import ImportJob, Task
+from marketplace.models import ImportJob, Project, Task
 from marketplace.services import imports
 from tests import factories
 from tests.utils import api_client
@@ -141,14 +141,17 @@ def test_bad_rows_are_reported_by_line_while_good_rows_land(run_import, project)
             jsonl({"text": "escaped nul \u0000"}),  # 8
             jsonl({"text": "good gold", "gold_answer": "positive"}),  # 9
             jsonl({"id": 1.5, "text": "float id"}),  # 10
-            b"NaN\n",  # 11
+            b'{"text": NaN}\n',  # 11
+            b'{"text": "big", "n": 1e999}\n',  # 12
+            b'{"text": "lone \\ud800 surrogate"}\n',  # 13
+            b'{"text": "emoji \\ud83d\\ude00 and caf\\u00e9"}\n',  # 14: good
         ]
     )
 
     job = run_import(project, content)
 
-    assert (job["status"], job["rows_read"], job["tasks_created"]) == ("done", 10, 2)
-    assert [error["line"] for error in job["errors"]] == [2, 3, 5, 6, 7, 8, 10, 11]
+    assert (job["status"], job["rows_read"], job["tasks_created"]) == ("done", 13, 3)
+    assert [error["line"] for error in job["errors"]] == [2, 3, 5, 6, 7, 8, 10, 11, 12, 13]
     messages = {error["line"]: error["message"] for error in job["errors"]}
     assert messages[2].startswith("Bad JSON")
     assert "JSON object" in messages[3]
@@ -156,8 +159,11 @@ def test_bad_rows_are_reported_by_line_while_good_rows_land(run_import, project)
     assert "UTF-8" in messages[6]
     assert messages[7].startswith("gold_answer:") and "positive" in messages[7]
     assert "id" in messages[10]
-    assert job["error_count"] == 8
+    assert "NaN" in messages[11] and "too large" in messages[12]
+    assert "surrogate" in messages[13]
+    assert job["error_count"] == 10
     assert sorted(Task.objects.filter(project=project).values_list("data__text", flat=True)) == [
+        "emoji \U0001f600 and café",
         "good 1",
         "good gold",
     ]
@@ -522,6 +528,44 @@ def test_a_running_import_stops_at_its_next_batch_when_cancelled(manager_pat, pr
     assert not ImportJob.objects.get(pk=job_id).file
 
 
+def test_a_format_changed_before_the_first_tasks_land_fails_the_import(
+    manager_pat, project, monkeypatch
+):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl(*({"text": f"t{n}"} for n in range(35)))).json()["id"]
+
+    def change_format(progress):
+        if progress.rows_read == 10:  # labels may be added: the rows checked stay valid
+            Project.objects.filter(pk=project.pk).update(labels=[*project.labels, "mixed"])
+        if progress.rows_read == 20:  # an edit that bypassed the lock the service takes
+            Project.objects.filter(pk=project.pk).update(task_type="text")
+
+    imports.import_run(job_id=job_id, on_progress=change_format)
+
+    read = client.get(f"/api/v1/imports/{job_id}/").json()
+    assert (read["status"], read["tasks_created"]) == ("failed", 20)
+    assert "answer format changed" in read["errors"][-1]["message"]
+
+
+def test_a_project_archived_during_an_import_fails_it(manager_pat, project, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl(*({"text": f"t{n}"} for n in range(35)))).json()["id"]
+
+    def archive(progress):
+        if progress.rows_read == 10:
+            client.post(f"/api/v1/projects/{project.id}/archive/")
+
+    imports.import_run(job_id=job_id, on_progress=archive)
+
+    read = client.get(f"/api/v1/imports/{job_id}/").json()
+    assert (read["status"], read["tasks_created"]) == ("failed", 10)
+    assert read["errors"] == [
+        {"line": 20, "message": "The project was archived during the import."}
+    ]
+
+
 def test_a_queued_import_cancelled_never_runs(manager_pat, project):
     client = api_client(manager_pat)
     job_id = upload(client, project, jsonl({"text": "a"})).json()["id"]
@@ -553,13 +597,19 @@ def test_a_job_runs_once_however_often_it_is_delivered(run_import, project):
     assert Task.objects.filter(project=project).count() == 1
 
 
-def test_imports_are_listed_per_project(manager_pat, run_import, project):
+def test_imports_are_listed_per_project(
+    manager_pat, run_import, project, django_assert_num_queries
+):
     run_import(project, jsonl({"text": "a"}))
     run_import(project, jsonl({"text": "b"}))
+    client = api_client(manager_pat)
 
-    response = api_client(manager_pat).get(f"/api/v1/projects/{project.id}/imports/")
+    # token and user, the project, the count, the page
+    with django_assert_num_queries(4):
+        response = client.get(f"/api/v1/projects/{project.id}/imports/")
 
     assert response.json()["count"] == 2
+    assert {row["status"] for row in response.json()["results"]} == {"done"}
 
 
 # --- access ------------------------------------------------------------------------------------
