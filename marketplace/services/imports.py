@@ -45,6 +45,9 @@ MAX_ERRORS = 1_000
 # Rows read, or tasks made, between two commits: each commit reports progress and is where a
 # cancel is seen.
 BATCH = 20_000
+# ... or once the tasks waiting to be written hold this many characters of JSON: memory stays flat
+# whatever the size of the rows (a few batches are in flight at once).
+BATCH_CHARS = 16 * 1024 * 1024
 # One row, or one CSV cell, may hold a long document for text_chunks; memory stays bounded by it.
 MAX_ROW_BYTES = 32 * 1024 * 1024
 _MESSAGE_CHARS = 300
@@ -390,6 +393,7 @@ class _Reader:
         self.fmt = fmt
         self.copy_lines = copy_lines
         self.pending: list = []
+        self.pending_chars = 0
         self.errors: list[dict] = []
         self.error_count = 0
         self.errors_kept = 0
@@ -410,7 +414,11 @@ class _Reader:
                         problem = self.plan(line, row, text)
                     if problem is not None:
                         self.error(line, problem)
-                    if len(self.pending) >= BATCH or rows_read % BATCH == 0:
+                    if (
+                        len(self.pending) >= BATCH
+                        or rows_read % BATCH == 0
+                        or self.pending_chars >= BATCH_CHARS
+                    ):
                         yield self.batch(line, rows_read, raw.tell())
             except (OSError, EOFError, zlib.error) as error:
                 raise _ImportAborted(f"The file cannot be read on: {error}", line) from None
@@ -422,13 +430,15 @@ class _Reader:
         batch = _Batch(
             self.pending, self.errors, line, rows_read, self.error_count, position, final
         )
-        self.pending, self.errors = [], []
+        self.pending, self.pending_chars, self.errors = [], 0, []
         return batch
 
     def queue(self, tasks: list[_NewTask]) -> None:
         if self.copy_lines:
             # Encoded here, in the reading thread: the writing one only sends the text.
-            self.pending.extend(task.copy_line() for task in tasks)
+            lines = [task.copy_line() for task in tasks]
+            self.pending.extend(lines)
+            self.pending_chars += sum(map(len, lines))
         else:
             self.pending.extend(tasks)
 

@@ -4,6 +4,7 @@
 
 import gzip
 import io
+import itertools
 import json
 import time
 
@@ -14,7 +15,7 @@ from django.core.management import CommandError, call_command
 from marketplace.models import ImportJob, Project, Task
 from marketplace.services import imports
 from tests import factories
-from tests.utils import api_client
+from tests.utils import api_client, requires_postgres
 
 
 @pytest.fixture(autouse=True)
@@ -509,6 +510,20 @@ def test_progress_is_visible_while_the_job_runs(
     ]
     percents = [read["percent"] for read in seen]
     assert 0 < percents[0] < percents[1] < percents[2] < 100 == percents[3]
+
+
+@requires_postgres
+def test_batches_are_cut_by_size_as_well_as_by_rows(manager_pat, project, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_CHARS", 1_000)
+    client = api_client(manager_pat)
+    rows = ({"id": n, "text": "x" * 100} for n in range(30))
+    job_id = upload(client, project, jsonl(*rows)).json()["id"]
+    commits = []
+
+    imports.import_run(job_id=job_id, on_progress=lambda p: commits.append(p.tasks_created))
+
+    assert len(commits) >= 4 and commits[-1] == 30
+    assert all(b - a <= 8 for a, b in itertools.pairwise([0, *commits]))
 
 
 def test_a_running_import_stops_at_its_next_batch_when_cancelled(manager_pat, project, monkeypatch):
