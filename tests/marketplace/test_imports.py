@@ -689,7 +689,7 @@ def test_the_command_imports_a_local_file_and_prints_a_summary(project, tmp_path
 
     job = ImportJob.objects.get()
     assert (job.status, job.tasks_created, job.created_by) == ("done", 2, None)
-    assert "4 rows read, 2 tasks created" in out.getvalue()
+    assert "done: 4 rows read, 2 tasks created, 0 already imported, 1 bad" in out.getvalue()
     assert "line 2: Bad JSON" in out.getvalue()
     assert path.exists()  # an operator's file is theirs
 

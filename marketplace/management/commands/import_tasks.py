@@ -72,9 +72,9 @@ class Command(BaseCommand):
 
     def _summary(self, job: ImportJob, seconds: float) -> None:
         self.stdout.write(
-            f"import {job.pk}: {job.status}; {job.rows_read} rows read, "
-            f"{job.tasks_created} tasks created, {job.tasks_skipped} already imported, "
-            f"{job.error_count} errors ({seconds:.1f} s)"
+            f"import {job.pk} {job.status}: {job.rows_read:,} rows read, "
+            f"{job.tasks_created:,} tasks created, {job.tasks_skipped:,} already imported, "
+            f"{job.error_count:,} bad ({seconds:.1f} s)"
         )
         for error in job.errors[:_ERRORS_SHOWN]:
             self.stdout.write(f"  line {error['line']}: {error['message']}")
