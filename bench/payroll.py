@@ -186,8 +186,9 @@ def violations(run_id: int) -> list[str]:
         "payable judgments not paid exactly once": (
             "SELECT count(*) FROM marketplace_assignment a JOIN marketplace_project p ON "
             "p.id = a.project_id AND p.kind = 'work' LEFT JOIN billing_paidjudgment j ON "
-            "j.assignment_id = a.id WHERE (a.status IN ('submitted', 'accepted') "
-            "AND a.submitted_at < now()) <> (j.assignment_id IS NOT NULL)"
+            "j.assignment_id = a.id JOIN billing_payrollrun r ON r.id = %(run)s "
+            "WHERE (a.status IN ('submitted', 'accepted') AND a.submitted_at >= r.start "
+            "AND a.submitted_at < r.end) <> (j.assignment_id IS NOT NULL)"
         ),
         "judgments counted in lines minus judgments paid": (
             "SELECT (SELECT coalesce(sum(judgments), 0) FROM billing_statementline) "
