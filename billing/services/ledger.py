@@ -13,6 +13,8 @@ from decimal import Decimal
 from billing.models import Account, LedgerEntry
 
 PLATFORM_CLEARING = "platform_clearing"
+# Rows per statement: PostgreSQL takes at most 65,535 parameters in one.
+BATCH = 5_000
 
 
 def project_cost(project_id: int) -> str:
@@ -31,19 +33,26 @@ def accounts_get(
     keys: set[tuple[str, str]], *, lock: bool = False
 ) -> dict[tuple[str, str], Account]:
     """The accounts named by (name, currency), created if missing; with `lock`, locked FOR
-    UPDATE in id order (callers lock the accounts whose balance they read or change)."""
+    UPDATE in id order within each batch of names (callers lock the accounts whose balance
+    they read or change; runs execute one at a time and a payout locks a single account, so
+    batches cannot make two transactions wait on each other in a circle)."""
     Account.objects.bulk_create(
         [Account(name=name, currency=currency) for name, currency in sorted(keys)],
         ignore_conflicts=True,
+        batch_size=BATCH,
     )
-    accounts = Account.objects.filter(name__in={name for name, _ in keys}).order_by("pk")
-    if lock:
-        accounts = accounts.select_for_update()
-    return {
-        (account.name, account.currency): account
-        for account in accounts
-        if (account.name, account.currency) in keys
-    }
+    names = sorted({name for name, _ in keys})
+    found = {}
+    # In batches: a run may touch an account per freelancer, beyond the number of parameters
+    # one statement may carry.
+    for start in range(0, len(names), BATCH):
+        accounts = Account.objects.filter(name__in=names[start : start + BATCH]).order_by("pk")
+        if lock:
+            accounts = accounts.select_for_update()
+        for account in accounts:
+            if (account.name, account.currency) in keys:
+                found[account.name, account.currency] = account
+    return found
 
 
 def entries_book(
@@ -63,5 +72,6 @@ def entries_book(
         [
             LedgerEntry(account=accounts[key], amount=amount, run_id=run_id, payout_id=payout_id)
             for key, amount in sorted(booked.items())
-        ]
+        ],
+        batch_size=BATCH,
     )

@@ -338,7 +338,8 @@ def _write(run: PayrollRun, lines: list[dict]) -> None:
         [
             Invoice(run=run, vendor_id=vendor_id, currency=currency, amount=amount)
             for (vendor_id, currency), amount in sorted(invoice_totals.items())
-        ]
+        ],
+        batch_size=ledger.BATCH,
     )
     invoice_of = {(invoice.vendor_id, invoice.currency): invoice.pk for invoice in invoices}
     for line in lines:

@@ -12,7 +12,7 @@ from billing.models import (
     Reversal,
     StatementLine,
 )
-from billing.services import runs
+from billing.services import ledger, runs
 from billing.services.runs import payroll_run_execute
 from marketplace.models import Assignment, Project
 from tests import factories
@@ -346,3 +346,17 @@ def test_the_run_reads_back_with_status_totals_and_lines(
         "0.35",
     )
     assert (line["payee"], line["vendor"], line["center"]) == ("worker", None, None)
+
+
+def test_accounts_and_entries_are_written_in_batches(manager_pat, project, capture, monkeypatch):
+    monkeypatch.setattr(ledger, "BATCH", 2)  # PostgreSQL's parameter limit, in miniature
+    freelancers = factories.WorkerFactory.create_batch(5, freelancer=True)
+    for worker in freelancers:
+        judge(worker, project, 2)
+
+    post_run(manager_pat, days_ago(2), days_ago(0.5), capture)
+
+    assert balances() == {
+        f"project_cost:{project.pk}": Decimal("0.50"),
+        **{f"worker_payable:{worker.pk}": Decimal("-0.10") for worker in freelancers},
+    }
