@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count
 from django.utils import timezone
 
 from billing import pay
@@ -271,31 +271,35 @@ def _correction_lines(run: PayrollRun) -> list[dict]:
     }
     if not reversed_now:
         return []
-    originals = (
-        StatementLine.objects.filter(
-            kind=StatementLine.Kind.PAY, run_id__in={key[0] for key in reversed_now}
-        )
-        .filter(
-            Q(worker_id__in={key[1] for key in reversed_now}),
-            Q(project_id__in={key[2] for key in reversed_now}),
-        )
-        .annotate(
-            corrected=Sum("corrections__judgments", default=0),
-            corrected_amount=Sum("corrections__amount", default=Decimal(0)),
-        )
-    )
+    originals = [
+        line
+        for line in StatementLine.objects.filter(
+            kind=StatementLine.Kind.PAY,
+            run_id__in={key[0] for key in reversed_now},
+            worker_id__in={key[1] for key in reversed_now},
+            project_id__in={key[2] for key in reversed_now},
+        ).order_by("pk")
+        if (line.run_id, line.worker_id, line.project_id) in reversed_now
+    ]
+    # What earlier corrections of these lines took back, summed here in decimals (SQLite's
+    # SUM of a decimal column is a float).
+    earlier: dict[int, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
+    for line_id, judgments, amount in StatementLine.objects.filter(
+        corrects__in=[line.pk for line in originals]
+    ).values_list("corrects_id", "judgments", "amount"):
+        counted, taken = earlier[line_id]
+        earlier[line_id] = (counted - judgments, taken + amount)
     lines = []
-    for line in originals.order_by("pk"):
-        n = reversed_now.get((line.run_id, line.worker_id, line.project_id))
-        if n is None:
-            continue
+    for line in originals:
+        n = reversed_now[line.run_id, line.worker_id, line.project_id]
+        reversed_before, taken_before = earlier[line.pk]
         correction = pay.correction_amount(
             judgments=line.judgments,
-            reversed_judgments=n - line.corrected,
+            reversed_judgments=reversed_before + n,
             rate=line.rate,
             multiplier=line.multiplier,
             currency=line.currency,
-            booked=line.amount + line.corrected_amount,
+            booked=line.amount + taken_before,
         )
         lines.append(
             {
