@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_import"
 LABELS = ["positive", "negative", "neutral"]
-WORDS = "the battery lasts all day but the screen scratches easily and support never answered".split()
+WORDS = ["the", "battery", "lasts", "all", "day", "but", "the", "screen", "scratches", "easily"]
+WORDS += ["and", "support", "never", "answered"]
 
 CHILD = """
 import json, resource, sys, time
@@ -38,11 +39,11 @@ from marketplace.services import imports
 from marketplace.services.projects import project_create, project_transition
 from workforce.models import Role, User
 
-path = Path(sys.argv[1])
+path, labels = Path(sys.argv[1]), json.loads(sys.argv[2])
 manager = User.objects.create_user("bench_manager", role=Role.MANAGER)
 project = project_create(
     user=manager,
-    settings={"name": "bench", "task_type": "classification", "labels": %(labels)r, "overlap": 3},
+    settings={"name": "bench", "task_type": "classification", "labels": labels, "overlap": 3},
     languages=["en"],
     allowed_vendors=[],
 )
@@ -70,7 +71,7 @@ with connection.cursor() as cursor:
     cursor.execute(
         "SELECT count(*), count(DISTINCT source_key), count(*) FILTER (WHERE is_gold), "
         "count(*) FILTER (WHERE NOT is_gold AND required = 3 AND status = 'open') "
-        "FROM marketplace_task WHERE project_id = %%s",
+        "FROM marketplace_task WHERE project_id = %s",
         [project.pk],
     )
     tasks, keys, gold, regular = cursor.fetchone()
@@ -82,7 +83,7 @@ print(json.dumps({
     "rss_before": before, "rss": samples,
     "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
-""" % {"labels": LABELS}
+"""
 
 
 def env() -> dict:
@@ -144,7 +145,7 @@ def main() -> None:
         for _ in range(options.runs):
             create_database()
             try:
-                runs.append(json.loads(run_django("-c", CHILD, str(path))))
+                runs.append(json.loads(run_django("-c", CHILD, str(path), json.dumps(LABELS))))
             finally:
                 drop_database()
     violations = sum(
