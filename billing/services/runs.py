@@ -13,7 +13,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from billing import pay
@@ -183,21 +183,26 @@ def _mark_reversed(run: PayrollRun) -> None:
 
 
 def _pay_lines(run: PayrollRun) -> list[dict]:
-    """One line per worker and project among the judgments this run marked paid; the counts
-    come from one GROUP BY, the figures from billing.pay."""
+    """One line per worker and project among the judgments this run marked paid: `n` counts
+    those; gold seen and correct count every gold check of that worker on that project
+    submitted in the period (SPEC §7: the §6 estimate over the gold answered in the period),
+    whatever became of it and whichever run paid it. Two GROUP BYs joined on worker and
+    project; the figures come from billing.pay."""
     paid, worker, center = (
         PaidJudgment._meta.db_table,
         Worker._meta.db_table,
         DeliveryCenter._meta.db_table,
     )
+    gold_sql, gold_params = _gold_checks(run).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT g.worker_id, g.project_id, g.n, g.seen, g.correct, w.center_id, c.vendor_id "
-            "FROM (SELECT worker_id, project_id, COUNT(*) AS n, COUNT(check_passed) AS seen, "
-            "SUM(CASE WHEN check_passed THEN 1 ELSE 0 END) AS correct "
+            "SELECT g.worker_id, g.project_id, g.n, COALESCE(q.seen, 0), "
+            "COALESCE(q.correct, 0), w.center_id, c.vendor_id "
+            "FROM (SELECT worker_id, project_id, COUNT(*) AS n "
             f"FROM {paid} WHERE run_id = %s GROUP BY worker_id, project_id) g "
+            f"LEFT JOIN ({gold_sql}) q ON q.worker_id = g.worker_id AND q.project_id = g.project_id "
             f"JOIN {worker} w ON w.id = g.worker_id LEFT JOIN {center} c ON c.id = w.center_id",
-            [run.pk],
+            [run.pk, *gold_params],
         )
         groups = cursor.fetchall()
     projects = {
@@ -243,6 +248,25 @@ def _pay_lines(run: PayrollRun) -> list[dict]:
             }
         )
     return lines
+
+
+def _gold_checks(run: PayrollRun):
+    """(worker_id, project_id, seen, correct) over every gold check (`check_passed` set: a gold
+    answer, or one faster than min_seconds_per_task) submitted in the run's period on a work
+    project. Not only the paid ones: a blocked worker's failed checks on regular tasks are
+    untrusted and never paid, yet they are the evidence against them; and gold an earlier run
+    of an overlapping period paid still counts for this period."""
+    return (
+        Assignment.objects.filter(
+            submitted_at__gte=run.start,
+            submitted_at__lt=run.end,
+            check_passed__isnull=False,
+            project__kind=Project.Kind.WORK,
+        )
+        .values("worker_id", "project_id")
+        .annotate(seen=Count("pk"), correct=Count("pk", filter=Q(check_passed=True)))
+        .order_by()
+    )
 
 
 def _routing(center_id: int | None, vendor_id: int | None) -> dict:

@@ -172,7 +172,46 @@ def test_an_overlapping_period_pays_only_what_no_run_paid(
     assert [len(r.totals) for r in PayrollRun.objects.order_by("pk")] == [1, 1, 0]
 
 
-def test_the_prior_and_gold_count_only_what_this_run_pays(
+def test_accuracy_counts_every_gold_check_of_the_period_paid_or_not(
+    manager_pat, project, freelancer_fay, capture
+):
+    # Blocked: five answers too fast on regular tasks (failed checks, now untrusted, unpaid),
+    # and a wrong gold answer rejected in review; five right gold answers still payable.
+    too_fast = judge(freelancer_fay, project, 5, status="untrusted")
+    Assignment.objects.filter(pk__in=[a.pk for a in too_fast]).update(check_passed=False)
+    judge(freelancer_fay, project, gold_wrong=1, status="rejected")
+    judge(freelancer_fay, project, gold_correct=3)
+    judge(freelancer_fay, project, gold_correct=2, status="accepted")
+    judge(freelancer_fay, project, gold_wrong=4, at=days_ago(5))  # before the period
+
+    post_run(manager_pat, days_ago(2), days_ago(0.5), capture)
+
+    (line,) = lines_of(freelancer_fay)
+    # n: the five gold answers paid; accuracy (5 + 4) / (11 + 5) = 0.5625 → below 0.60: 0
+    assert (line.judgments, line.gold_seen, line.gold_correct) == (5, 11, 5)
+    assert (line.accuracy, line.multiplier, line.amount) == (Decimal("0.5625"), 0, 0)
+
+
+def test_the_review_repro_a_blocked_worker_is_paid_at_the_accuracy_of_all_their_checks(
+    manager_pat, project, freelancer_fay, capture
+):
+    too_fast = judge(freelancer_fay, project, 5, status="untrusted")
+    Assignment.objects.filter(pk__in=[a.pk for a in too_fast]).update(check_passed=False)
+    judge(freelancer_fay, project, gold_correct=5)
+
+    post_run(manager_pat, days_ago(2), days_ago(0.5), capture)
+
+    (line,) = lines_of(freelancer_fay)
+    # (5 + 4) / (10 + 5) = 0.6 → 0.50, not (5 + 4) / (5 + 5) = 0.9 → 1.10
+    assert (line.judgments, line.gold_seen, line.gold_correct) == (5, 10, 5)
+    assert (line.accuracy, line.multiplier, line.amount) == (
+        Decimal("0.6"),
+        Decimal("0.5"),
+        Decimal("0.12"),  # 5 x 0.05 x 0.50 = 0.125 → 0.12, half to even
+    )
+
+
+def test_an_overlapping_period_counts_the_gold_an_earlier_run_paid(
     manager_pat, project, freelancer_fay, capture
 ):
     judge(freelancer_fay, project, 5, gold_wrong=5, at=days_ago(3))
@@ -182,8 +221,33 @@ def test_the_prior_and_gold_count_only_what_this_run_pays(
     post_run(manager_pat, days_ago(3.5), days_ago(1), capture)
 
     first, second = lines_of(freelancer_fay)
-    assert (first.gold_seen, first.gold_correct, first.multiplier) == (5, 0, 0)
-    assert (second.gold_seen, second.gold_correct, second.multiplier) == (5, 5, Decimal("1.1"))
+    assert (first.judgments, first.gold_seen, first.gold_correct, first.multiplier) == (
+        10,
+        5,
+        0,
+        0,
+    )
+    # Pays only the ten new judgments, at the accuracy of all the period's gold:
+    # (5 + 4) / (10 + 5) = 0.6 → 0.50 (its own gold alone would be 0.9 → 1.10)
+    assert (second.judgments, second.gold_seen, second.gold_correct) == (10, 10, 5)
+    assert second.multiplier == Decimal("0.5")
+
+
+def test_gold_of_exam_projects_and_other_workers_does_not_count(
+    manager_pat, project, freelancer_fay, worker_alice, capture
+):
+    exam = factories.project_create(manager_pat, name="exam")
+    Project.objects.filter(pk=exam.pk).update(kind="exam")
+    judge(freelancer_fay, exam, gold_wrong=5)
+    judge(worker_alice, project, gold_wrong=5)
+    other = factories.project_create(manager_pat, name="Other")
+    judge(freelancer_fay, other, gold_wrong=5)
+    judge(freelancer_fay, project, 3, gold_correct=1)
+
+    post_run(manager_pat, days_ago(2), days_ago(0.5), capture)
+
+    line = StatementLine.objects.get(worker=freelancer_fay, project=project)
+    assert (line.judgments, line.gold_seen, line.gold_correct) == (4, 1, 1)
 
 
 def test_work_rejected_after_it_was_paid_is_taken_back_by_the_next_run(
