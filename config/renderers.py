@@ -7,6 +7,7 @@ then streams rows through `stream_response`, so memory stays flat however many r
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 
 from django.http import StreamingHttpResponse
@@ -14,15 +15,20 @@ from rest_framework.renderers import BaseRenderer
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# ... but a plain number is no formula: "-0.10" stays a negative amount, not text.
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def csv_cell(value) -> str:
     """A value as a CSV cell: text as is, but a would-be formula neutralised with a leading
-    quote; numbers as numbers; structures as JSON (which starts with `[` or `{`)."""
+    quote (a plain number such as "-0.10" is left alone); numbers as numbers; structures as
+    JSON (which starts with `[` or `{`)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return "'" + value if value.startswith(_FORMULA_START) else value
+        if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+            return "'" + value
+        return value
     return json.dumps(value, ensure_ascii=False)
 
 
