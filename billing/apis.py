@@ -14,18 +14,13 @@ from billing.services.payouts import payout_create
 from billing.services.runs import payroll_run_start
 from config.api import ApiView
 from config.fields import DecimalStringField
-from config.money import money_round
+from config.money import money_str
 from config.renderers import EXPORT_RENDERERS, stream_response
 from workforce.permissions import ManagerOrStaff, StaffOnly, VendorAdminOrStaff, WorkerOrStaff
 from workforce.selectors import vendor_get_for_user
 
 EXPORTING = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
 FORMAT_PARAMETER = OpenApiParameter("format", enum=["json", "jsonl", "csv"])
-
-
-def money_str(amount, currency: str) -> str:
-    """An amount at its currency's minor unit ("12.30", JPY "1230"); never "-0.00"."""
-    return str(money_round(amount, currency) + 0)
 
 
 @extend_schema_field(OpenApiTypes.DECIMAL)

@@ -10,6 +10,12 @@ import iso4217
 
 RATE_PLACES = 4
 MAX_DIGITS = 14
+# Caps that keep any line's amount, n x rate x multiplier, far inside billing's amount columns
+# (20 digits, 4 places: below 10^16) for any realistic n: at most 10^8 per judgment, so a line
+# overflows only past 10^8 judgments. Without them one absurd project made a whole payroll
+# run fail with a numeric overflow.
+MAX_RATE = Decimal(1_000_000)
+MAX_MULTIPLIER = Decimal(100)
 
 
 def currency_normalise(code) -> str:
@@ -54,8 +60,15 @@ def money_round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(Decimal(1).scaleb(-currency_minor_unit(currency)), ROUND_HALF_EVEN)
 
 
+def money_str(amount: Decimal, currency: str) -> str:
+    """An amount as shown: at its currency's minor unit ("12.30", JPY "1230", BHD "0.014"),
+    and never "-0.00" (adding 0 drops the sign of a negative zero)."""
+    return str(money_round(amount, currency) + 0)
+
+
 def tiers_normalise(tiers) -> list[dict[str, str]]:
-    """Pay tiers `[{min_accuracy, multiplier}]`: distinct min_accuracy in [0, 1], multiplier >= 0.
+    """Pay tiers `[{min_accuracy, multiplier}]`: distinct min_accuracy in [0, 1], multiplier in
+    [0, MAX_MULTIPLIER].
 
     Returns them sorted by min_accuracy, highest first, as decimal strings. Raises ValueError.
     """
@@ -72,6 +85,8 @@ def tiers_normalise(tiers) -> list[dict[str, str]]:
             raise ValueError(f"tier {index}: {error}") from None
         if accuracy > 1:
             raise ValueError(f"tier {index}: min_accuracy must be between 0 and 1.")
+        if multiplier > MAX_MULTIPLIER:
+            raise ValueError(f"tier {index}: multiplier must be at most {MAX_MULTIPLIER}.")
         normalised.append((accuracy, multiplier))
     accuracies = [accuracy for accuracy, _ in normalised]
     if len(set(accuracies)) != len(accuracies):

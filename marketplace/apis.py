@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from config import money
 from config.api import ApiView
 from config.fields import CurrencyField, DecimalStringField, TiersField
 from marketplace import selectors
@@ -92,6 +93,11 @@ class ProjectInputSerializer(serializers.Serializer):
 
     def validate_min_language_level(self, label):
         return LanguageLevel.from_label(label)
+
+    def validate_rate(self, rate):
+        if rate > money.MAX_RATE:
+            raise serializers.ValidationError(f"Must be at most {money.MAX_RATE} per judgment.")
+        return rate
 
     def validate(self, attrs):
         prior_correct = attrs.get("prior_correct", getattr(self.instance, "prior_correct", 4))

@@ -26,7 +26,7 @@ from billing.models import (
 )
 from billing.services import ledger
 from config.errors import ConflictError, InvalidInputError
-from config.money import money_round
+from config.money import money_str
 from marketplace.models import Assignment, Project
 from marketplace.selectors import judgments_payable
 from workforce.models import DeliveryCenter, Worker
@@ -399,6 +399,6 @@ def _totals(lines: list[dict]) -> list[dict]:
     for line in lines:
         totals[line["currency"]] += line["amount"]
     return [
-        {"currency": currency, "amount": str(money_round(amount, currency) + 0)}
+        {"currency": currency, "amount": money_str(amount, currency)}
         for currency, amount in sorted(totals.items())
     ]
