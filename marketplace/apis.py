@@ -3,6 +3,7 @@
 import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from config import money
@@ -320,7 +321,11 @@ class ImportJobFilter(django_filters.FilterSet):
 
 
 class ProjectImportsApi(ApiView):
+    """A project's imports; POST a JSONL or CSV file (gzipped or not) to split into tasks by a
+    job (202), whose progress and bad rows `GET /imports/{id}/` shows."""
+
     permission_classes = [ManagerOrStaff]
+    parser_classes = [MultiPartParser]
     queryset = ImportJob.objects.none()  # for the schema; rows come from the service
     filterset_class = ImportJobFilter
     ordering_fields = ["id", "created_at"]
@@ -358,6 +363,8 @@ class ProjectImportsApi(ApiView):
 
 
 class ImportDetailApi(ApiView):
+    """An import's status, progress and first 1,000 errors with their lines."""
+
     permission_classes = [ManagerOrStaff]
 
     @extend_schema(responses=ImportJobOutputSerializer)
@@ -367,6 +374,8 @@ class ImportDetailApi(ApiView):
 
 
 class ImportCancelApi(ApiView):
+    """Stops a queued or running import at its next batch; the tasks already created stay."""
+
     permission_classes = [ManagerOrStaff]
 
     @extend_schema(request=None, responses=ImportJobOutputSerializer)
