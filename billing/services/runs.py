@@ -279,32 +279,26 @@ def _routing(center_id: int | None, vendor_id: int | None) -> dict:
 def _correction_lines(run: PayrollRun) -> list[dict]:
     """One correction per earlier line with judgments this run reversed, at that line's rate
     and multiplier, charged to the same payee (billing.pay.correction_amount)."""
-    groups = (
-        Reversal.objects.filter(run=run)
-        .values("assignment__run_id", "assignment__worker_id", "assignment__project_id")
-        .annotate(n=Count("pk"))
-        .order_by()
+    statement, paid, reversal = (
+        StatementLine._meta.db_table,
+        PaidJudgment._meta.db_table,
+        Reversal._meta.db_table,
     )
-    reversed_now = {
-        (
-            row["assignment__run_id"],
-            row["assignment__worker_id"],
-            row["assignment__project_id"],
-        ): row["n"]
-        for row in groups
-    }
-    if not reversed_now:
+    # The lines that paid the reversed judgments, joined on the exact (run, worker, project) of
+    # each group (the partial unique index line_pay_once_per_run answers each probe).
+    originals = list(
+        StatementLine.objects.raw(
+            f"SELECT l.*, g.n AS reversed_now FROM {statement} l JOIN (SELECT p.run_id, "
+            f"p.worker_id, p.project_id, COUNT(*) AS n FROM {reversal} r JOIN {paid} p "
+            "ON p.assignment_id = r.assignment_id WHERE r.run_id = %s "
+            "GROUP BY p.run_id, p.worker_id, p.project_id) g ON l.run_id = g.run_id "
+            "AND l.worker_id = g.worker_id AND l.project_id = g.project_id "
+            "WHERE l.kind = %s ORDER BY l.id",
+            [run.pk, StatementLine.Kind.PAY],
+        )
+    )
+    if not originals:
         return []
-    originals = [
-        line
-        for line in StatementLine.objects.filter(
-            kind=StatementLine.Kind.PAY,
-            run_id__in={key[0] for key in reversed_now},
-            worker_id__in={key[1] for key in reversed_now},
-            project_id__in={key[2] for key in reversed_now},
-        ).order_by("pk")
-        if (line.run_id, line.worker_id, line.project_id) in reversed_now
-    ]
     # What earlier corrections of these lines took back, summed here in decimals (SQLite's
     # SUM of a decimal column is a float).
     earlier: dict[int, tuple[int, Decimal]] = defaultdict(lambda: (0, Decimal(0)))
@@ -315,7 +309,7 @@ def _correction_lines(run: PayrollRun) -> list[dict]:
         earlier[line_id] = (counted - judgments, taken + amount)
     lines = []
     for line in originals:
-        n = reversed_now[line.run_id, line.worker_id, line.project_id]
+        n = line.reversed_now
         reversed_before, taken_before = earlier[line.pk]
         correction = pay.correction_amount(
             judgments=line.judgments,

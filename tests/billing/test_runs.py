@@ -299,6 +299,43 @@ def test_corrections_of_one_line_over_several_runs_never_take_back_more_than_it_
     assert sum(amounts) == 0
 
 
+def test_corrections_load_only_the_lines_they_correct(
+    manager_pat, project, freelancer_fay, worker_alice, capture, monkeypatch
+):
+    other = factories.project_create(manager_pat, name="Other", rate=Decimal("0.05"))
+    work = {}
+    for day in (4, 3):
+        for worker in (freelancer_fay, worker_alice):
+            for on in (project, other):
+                work[day, worker.pk, on.pk] = judge(worker, on, 2, at=days_ago(day))
+        post_run(manager_pat, days_ago(day + 0.5), days_ago(day - 0.5), capture)
+    first, second = PayrollRun.objects.order_by("pk")
+    rejected = [work[4, freelancer_fay.pk, project.pk][0], work[3, worker_alice.pk, other.pk][0]]
+    Assignment.objects.filter(pk__in=[a.pk for a in rejected]).update(status="rejected")
+    loaded = []
+    from_db = StatementLine.from_db.__func__
+
+    def counted(cls, db, field_names, values):
+        line = from_db(cls, db, field_names, values)
+        loaded.append(line.pk)
+        return line
+
+    monkeypatch.setattr(StatementLine, "from_db", classmethod(counted))
+
+    post_run(manager_pat, days_ago(2), days_ago(1), capture)
+
+    monkeypatch.undo()
+    originals = [
+        StatementLine.objects.get(run=first, worker=freelancer_fay, project=project).pk,
+        StatementLine.objects.get(run=second, worker=worker_alice, project=other).pk,
+    ]
+    corrected = StatementLine.objects.filter(kind="correction").values_list("corrects", flat=True)
+    assert sorted(corrected) == originals
+    # Eight pay lines share those runs, workers and projects; only the two that paid what was
+    # rejected are read.
+    assert loaded == originals
+
+
 def test_a_crash_mid_run_books_nothing_and_the_retry_completes_it_once(
     manager_pat, project, freelancer_fay, worker_alice, capture, monkeypatch
 ):
