@@ -167,7 +167,11 @@ def _mark_paid(run: PayrollRun) -> None:
 def _mark_reversed(run: PayrollRun) -> None:
     """Judgments an earlier run paid that were rejected in review since, as reversed by this
     run; one reversed before is skipped by its primary key (as in _mark_paid). Untrusted work
-    is not reversed: SPEC §6, what was paid is not clawed back."""
+    is not reversed: SPEC §6, what was paid is not clawed back.
+
+    Driven from the rejected assignments (a few percent, read from the partial index
+    assignment_rejected), each probing the watermark's primary key: the paid table grows by
+    every judgment ever paid and is never scanned."""
     paid, assignment, reversal = (
         PaidJudgment._meta.db_table,
         Assignment._meta.db_table,
@@ -175,8 +179,8 @@ def _mark_reversed(run: PayrollRun) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {reversal} (assignment_id, run_id) SELECT p.assignment_id, %s "
-            f"FROM {paid} p JOIN {assignment} a ON a.id = p.assignment_id "
+            f"INSERT INTO {reversal} (assignment_id, run_id) SELECT a.id, %s "
+            f"FROM {assignment} a JOIN {paid} p ON p.assignment_id = a.id "
             "WHERE a.status = %s AND p.run_id <> %s ON CONFLICT (assignment_id) DO NOTHING",
             [run.pk, Assignment.Status.REJECTED, run.pk],
         )

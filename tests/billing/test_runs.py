@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import (
     Invoice,
@@ -26,7 +28,7 @@ from tests.billing.utils import (
     lines_of,
     post_run,
 )
-from tests.utils import api_client
+from tests.utils import api_client, requires_postgres
 
 
 @pytest.fixture
@@ -281,6 +283,32 @@ def test_work_rejected_after_it_was_paid_is_taken_back_by_the_next_run(
     post_run(manager_pat, days_ago(1), days_ago(0.5), capture)  # nothing is reversed twice
 
     assert StatementLine.objects.filter(kind="correction").count() == 2
+
+
+@requires_postgres
+def test_finding_rejected_paid_work_reads_the_rejected_assignments_not_every_paid_one(
+    manager_pat, project, freelancer_fay, capture
+):
+    work = judge(freelancer_fay, project, 30, at=days_ago(3))
+    post_run(manager_pat, days_ago(4), days_ago(2), capture)
+    Assignment.objects.filter(pk=work[0].pk).update(status="rejected")
+    run = PayrollRun.objects.create(start=days_ago(2), end=days_ago(1), created_by=manager_pat)
+
+    with CaptureQueriesContext(connection) as queries:
+        runs._mark_reversed(run)
+    (statement,) = [
+        q["sql"] for q in queries if q["sql"].startswith("INSERT INTO billing_reversal")
+    ]
+    with connection.cursor() as cursor:
+        # Forbid scans of whole tables: the plan must exist without reading every paid row.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {statement}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET LOCAL enable_seqscan = on")
+
+    assert "assignment_rejected" in plan
+    assert "Seq Scan" not in plan
+    assert list(Reversal.objects.values_list("assignment_id", flat=True)) == [work[0].pk]
 
 
 def test_corrections_of_one_line_over_several_runs_never_take_back_more_than_it_paid(
