@@ -408,20 +408,25 @@ class _Reader:
             stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
             records = _jsonl_records(stream) if self.format == "jsonl" else _csv_records(stream)
             try:
-                for line, row, problem, text in records:
-                    rows_read += 1
-                    if problem is None:
-                        problem = self.plan(line, row, text)
-                    if problem is not None:
-                        self.error(line, problem)
-                    if (
-                        len(self.pending) >= BATCH
-                        or rows_read % BATCH == 0
-                        or self.pending_chars >= BATCH_CHARS
-                    ):
-                        yield self.batch(line, rows_read, raw.tell())
-            except (OSError, EOFError, zlib.error) as error:
-                raise _ImportAborted(f"The file cannot be read on: {error}", line) from None
+                try:
+                    for line, row, problem, text in records:
+                        rows_read += 1
+                        if problem is None:
+                            problem = self.plan(line, row, text)
+                        if problem is not None:
+                            self.error(line, problem)
+                        if (
+                            len(self.pending) >= BATCH
+                            or rows_read % BATCH == 0
+                            or self.pending_chars >= BATCH_CHARS
+                        ):
+                            yield self.batch(line, rows_read, raw.tell())
+                except (OSError, EOFError, zlib.error) as error:
+                    raise _ImportAborted(f"The file cannot be read on: {error}", line) from None
+            except _ImportAborted:
+                # What was read before the failure still lands, bad rows reported.
+                yield self.batch(line, rows_read, raw.tell())
+                raise
             if self.bundled:
                 self.queue([self.bundle_task(self.bundled)])
             yield self.batch(line, rows_read, raw.tell(), final=True)

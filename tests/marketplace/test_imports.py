@@ -219,8 +219,12 @@ def test_a_file_whose_rows_are_all_bad_fails_early(run_import, project):
 
     job = run_import(project, content, format="jsonl")
 
-    assert job["status"] == "failed"
-    assert job["rows_read"] < 2_001
+    assert (job["status"], job["rows_read"]) == ("failed", 1_001)
+    assert len(job["errors"]) == imports.MAX_ERRORS
+    assert job["errors"][0] == {
+        "line": 1,
+        "message": "Bad JSON: Expecting value (column 1).",
+    }
     assert "is the file jsonl?" in job["errors"][-1]["message"]
 
 
@@ -244,6 +248,8 @@ def test_a_truncated_gzip_fails_the_job_and_keeps_what_landed(run_import, projec
     assert job["status"] == "failed"
     assert "cannot be read" in job["errors"][-1]["message"]
     assert 0 < job["tasks_created"] == Task.objects.filter(project=project).count() < 500
+    # Every row read before the failure landed, the last batch's too.
+    assert job["tasks_created"] == job["rows_read"] == job["errors"][-1]["line"]
 
 
 def test_csv_rows_with_gold_answers_and_quoted_newlines(run_import, manager_pat):
