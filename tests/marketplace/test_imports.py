@@ -170,6 +170,39 @@ def test_bad_rows_are_reported_by_line_while_good_rows_land(run_import, project)
     ]
 
 
+TRICKY = [
+    "back\\slash",
+    "tab\tand newline\nand return\r",
+    "\\N",
+    "\\.",
+    "quote \" and 'single'",
+    "literal \\u0000 text",
+    "emoji \U0001f600, café, 漢字, العربية",
+    "",
+]
+
+
+def test_values_land_exactly_as_sent(run_import, project):
+    rows = [
+        {"id": n, "text": value, "nested": {"list": [value, 1.5, None, True]}}
+        for n, value in enumerate(TRICKY)
+    ]
+    content = b"".join(
+        [
+            jsonl(*rows[:4]),
+            b"".join(json.dumps(row, ensure_ascii=False).encode() + b"\n" for row in rows[4:]),
+            b'{\t"id": "tabs",\t"text": "x"\t}\r\n',  # tabs and CR as JSON whitespace
+        ]
+    )
+
+    job = run_import(project, content)
+
+    assert (job["tasks_created"], job["errors"]) == (len(TRICKY) + 1, [])
+    stored = {task.data["id"]: task.data for task in Task.objects.filter(project=project)}
+    assert [stored[n] for n in range(len(TRICKY))] == rows
+    assert stored["tabs"] == {"id": "tabs", "text": "x"}
+
+
 def test_missing_fields_are_bad_rows(run_import, project):
     job = run_import(
         project,
