@@ -101,7 +101,7 @@ class LineListMixin:
 
     def lines_response(self, request, lines, filename: str):
         """A page of lines, or with `?format=csv`/`jsonl` all of them, streamed."""
-        lines = self.filter_queryset(lines).select_related("payout")
+        lines = self.filter_queryset(lines)
         renderer = request.accepted_renderer
         if renderer.format in {"jsonl", "csv"}:
             rows = (LineSerializer(line).data for line in lines.iterator(chunk_size=2000))
@@ -111,11 +111,18 @@ class LineListMixin:
 
 
 class PayrollRunSerializer(serializers.ModelSerializer):
+    """A run; `totals` as the viewer may see them, from the `totals` context
+    (selectors.run_totals_for_user): a manager's cover only the projects they manage."""
+
     class TotalSerializer(serializers.Serializer):
         currency = serializers.CharField()
         amount = serializers.CharField(help_text="decimal string at the currency's minor unit")
 
-    totals = TotalSerializer(many=True, read_only=True)
+    totals = serializers.SerializerMethodField()
+
+    @extend_schema_field(TotalSerializer(many=True))
+    def get_totals(self, run) -> list[dict]:
+        return self.context["totals"][run.pk]
 
     class Meta:
         model = PayrollRun
@@ -130,6 +137,11 @@ class PayrollRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
         ]
+
+
+def run_data(user, runs: list[PayrollRun]) -> list[dict]:
+    totals = selectors.run_totals_for_user(user=user, runs=runs)
+    return PayrollRunSerializer(runs, many=True, context={"totals": totals}).data
 
 
 class PayrollRunFilter(django_filters.FilterSet):
@@ -153,7 +165,8 @@ class PayrollRunsApi(ApiView):
 
     @extend_schema(responses=PayrollRunSerializer(many=True))
     def get(self, request):
-        return self.list_response(selectors.payroll_run_list(), PayrollRunSerializer)
+        page = self.paginate_queryset(self.filter_queryset(selectors.payroll_run_list()))
+        return self.get_paginated_response(run_data(request.user, page))
 
     @extend_schema(
         request=InputSerializer,
@@ -171,7 +184,7 @@ class PayrollRunsApi(ApiView):
         )
         run.refresh_from_db()
         return Response(
-            PayrollRunSerializer(run).data,
+            run_data(request.user, [run])[0],
             status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK,
         )
 
@@ -181,7 +194,8 @@ class PayrollRunDetailApi(ApiView):
 
     @extend_schema(responses=PayrollRunSerializer)
     def get(self, request, run_id: int):
-        return Response(PayrollRunSerializer(selectors.payroll_run_get(run_id=run_id)).data)
+        run = selectors.payroll_run_get(run_id=run_id)
+        return Response(run_data(request.user, [run])[0])
 
 
 class PayrollRunLinesApi(LineListMixin, ApiView):
@@ -237,17 +251,15 @@ class VendorInvoicesApi(ApiView):
     def get(self, request, vendor_id: int):
         vendor = vendor_get_for_user(user=request.user, vendor_id=vendor_id)
         renderer = request.accepted_renderer
+        invoices = selectors.invoice_list_for_vendor(vendor=vendor)
         if renderer.format in {"jsonl", "csv"}:
-            lines = selectors.invoice_lines_for_vendor(vendor=vendor).select_related("payout")
-            invoices = self.filter_queryset(Invoice.objects.filter(vendor=vendor))
-            rows = (
-                LineSerializer(line).data
-                for line in lines.filter(invoice__in=invoices).iterator(chunk_size=2000)
+            lines = selectors.invoice_lines_for_vendor(
+                vendor=vendor, invoices=self.filter_queryset(invoices)
             )
+            rows = (LineSerializer(line).data for line in lines.iterator(chunk_size=2000))
             return stream_response(
                 renderer, LINE_COLUMNS, rows, filename=f"vendor-{vendor.pk}-invoices"
             )
-        invoices = selectors.invoice_list_for_vendor(vendor=vendor).select_related("payout")
         return self.list_response(invoices, InvoiceSerializer)
 
 

@@ -1,19 +1,35 @@
 """Reads of the billing app, scoped to what the acting user may see (SPEC §4.7).
 
-Who sees what: staff everything. Managers every run (period, status, run-wide totals) and
-the lines of the projects they manage; they may pay a line of a project they manage and an
+Who sees what: staff everything. Managers every run (period and status), but its totals and
+lines only for the projects they manage; they may pay a line of a project they manage and an
 invoice whose lines are all on projects they manage. A worker sees their own lines; a vendor
 admin their vendor's invoices.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
 
 from billing.models import Account, Invoice, LedgerEntry, PayrollRun, StatementLine
 from config.errors import NotFoundError
-from marketplace.selectors import project_list_for_user
+from config.money import RATE_PLACES, money_str
+from marketplace.selectors import project_ids_for_user
 from workforce.models import Role, User, Vendor
+
+
+class _ExactSum(Sum):
+    """SUM of an amount column, exact on both databases. PostgreSQL sums numerics exactly.
+    SQLite keeps decimals as floats and sums them as floats, whose errors pile up over many
+    rows (189 entries were enough to show 0.02 for 0.01); there the amounts are summed as
+    integers of 10^-RATE_PLACES (no amount has more places) and divided once at the end, which
+    is as exact as SQLite stores any decimal."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        units = 10**RATE_PLACES
+        template = f"SUM(CAST(ROUND(%(expressions)s * {units}) AS INTEGER)) / {units}.0"
+        return super().as_sqlite(compiler, connection, template=template, **extra_context)
 
 
 def payroll_run_list() -> QuerySet[PayrollRun]:
@@ -27,24 +43,51 @@ def payroll_run_get(*, run_id: int) -> PayrollRun:
     return run
 
 
+def run_totals_for_user(*, user: User, runs: Iterable[PayrollRun]) -> dict[int, list[dict]]:
+    """`{run id: [{currency, amount}]}`: staff see each run's own totals (every line); a
+    manager the sums of the lines they may see, those of the projects they manage, so that no
+    other manager's project costs show through (one query for all the runs)."""
+    runs = list(runs)
+    if user.role == Role.STAFF:
+        return {run.pk: run.totals for run in runs}
+    sums = (
+        _lines_visible(user)
+        .filter(run__in=[run.pk for run in runs])
+        .values("run_id", "currency")
+        .annotate(amount=_ExactSum("amount"))
+        .order_by("run_id", "currency")
+    )
+    totals: dict[int, list[dict]] = defaultdict(list)
+    for row in sums:
+        currency = row["currency"]
+        totals[row["run_id"]].append(
+            {"currency": currency, "amount": money_str(row["amount"], currency)}
+        )
+    return {run.pk: totals[run.pk] for run in runs}
+
+
 def _lines_visible(user: User) -> QuerySet[StatementLine]:
     lines = StatementLine.objects.all()
     if user.role == Role.STAFF:
         return lines
     if user.role == Role.MANAGER:
-        return lines.filter(project__in=project_list_for_user(user=user))
+        return lines.filter(project__in=project_ids_for_user(user=user))
     return lines.none()
 
 
 def line_list_for_run(*, user: User, run: PayrollRun) -> QuerySet[StatementLine]:
-    """The run's lines the user may see, itemised by center, worker and project."""
-    return _lines_visible(user).filter(run=run)
+    """The run's lines the user may see, itemised by center, worker and project, with their
+    payout."""
+    return _lines_visible(user).filter(run=run).select_related("payout")
 
 
 def line_list_for_worker(*, worker_user: User) -> QuerySet[StatementLine]:
-    """A worker's own lines, newest run first (staff have no worker profile: none)."""
-    return StatementLine.objects.filter(worker__user=worker_user).order_by(
-        "-run_id", "project_id", "id"
+    """A worker's own lines with their payout, newest run first (staff have no worker
+    profile: none)."""
+    return (
+        StatementLine.objects.filter(worker__user=worker_user)
+        .select_related("payout")
+        .order_by("-run_id", "project_id", "id")
     )
 
 
@@ -57,9 +100,11 @@ def line_get_for_payout(*, user: User, line_id: int) -> StatementLine:
 
 
 def invoice_list_for_vendor(*, vendor: Vendor) -> QuerySet[Invoice]:
-    """A vendor's invoices with their lines (by center, worker, project) in two queries."""
+    """A vendor's invoices with their payout and their lines (by center, worker, project) in
+    two queries."""
     return (
         Invoice.objects.filter(vendor=vendor)
+        .select_related("payout")
         .order_by("-run_id", "currency")
         .prefetch_related(
             Prefetch(
@@ -72,9 +117,15 @@ def invoice_list_for_vendor(*, vendor: Vendor) -> QuerySet[Invoice]:
     )
 
 
-def invoice_lines_for_vendor(*, vendor: Vendor) -> QuerySet[StatementLine]:
-    """Every line on a vendor's invoices, for exports: one row per line."""
-    return StatementLine.objects.filter(invoice__vendor=vendor).order_by(
+def invoice_lines_for_vendor(
+    *, vendor: Vendor, invoices: QuerySet[Invoice] | None = None
+) -> QuerySet[StatementLine]:
+    """Every line on a vendor's invoices (of `invoices` only, when given: a filtered list of
+    theirs) with its payout, for exports: one row per line."""
+    lines = StatementLine.objects.filter(invoice__vendor=vendor)
+    if invoices is not None:
+        lines = lines.filter(invoice__in=invoices.values("pk"))
+    return lines.select_related("payout").order_by(
         "-run_id", "currency", "center_id", "worker_id", "project_id", "id"
     )
 
@@ -85,7 +136,7 @@ def invoice_get_for_payout(*, user: User, invoice_id: int) -> Invoice:
     invoices = Invoice.objects.select_for_update(of=("self",)).filter(pk=invoice_id)
     if user.role == Role.MANAGER:
         foreign = StatementLine.objects.filter(invoice=OuterRef("pk")).exclude(
-            project__in=project_list_for_user(user=user)
+            project__in=project_ids_for_user(user=user)
         )
         invoices = invoices.exclude(Exists(foreign))
     elif user.role != Role.STAFF:
@@ -104,9 +155,10 @@ def account_balance(*, account: Account) -> Decimal:
 
 
 def ledger_balances() -> QuerySet:
-    """One row per account and currency, `{account, currency, balance}`; debits positive."""
+    """One row per account and currency, `{account, currency, balance}`; debits positive;
+    summed exactly on SQLite too (_ExactSum)."""
     return (
         LedgerEntry.objects.values("account__name", "account__currency")
-        .annotate(balance=Sum("amount"))
+        .annotate(balance=_ExactSum("amount"))
         .order_by("account__currency", "account__name")
     )

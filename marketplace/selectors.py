@@ -30,6 +30,12 @@ def project_list_for_user(*, user: User) -> QuerySet[Project]:
     )
 
 
+def project_ids_for_user(*, user: User) -> QuerySet[Project]:
+    """Ids of the projects the user manages (staff: all), to scope other rows by: a subquery,
+    without what a project's representation loads."""
+    return _projects_visible(user).values("pk")
+
+
 def project_get_for_user(*, user: User, project_id: int, detailed: bool = False) -> Project:
     """A project the user manages, else NotFoundError (404); `detailed` loads what its
     representation shows."""

@@ -6,10 +6,11 @@ from billing import selectors
 from billing.models import Invoice, Payout, StatementLine
 from billing.services import ledger
 from config.errors import ConflictError
+from workforce.models import User
 
 
 def payout_create(
-    *, user, reference: str, line_id: int | None = None, invoice_id: int | None = None
+    *, user: User, reference: str, line_id: int | None = None, invoice_id: int | None = None
 ) -> tuple[Payout, bool]:
     """Pays a line or an invoice once; returns (payout, created).
 

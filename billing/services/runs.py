@@ -29,7 +29,7 @@ from config.errors import ConflictError, InvalidInputError
 from config.money import money_str
 from marketplace.models import Assignment, Project
 from marketplace.selectors import judgments_payable
-from workforce.models import DeliveryCenter, Worker
+from workforce.models import DeliveryCenter, User, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,11 @@ _LINE_COLUMNS = [
 
 
 def payroll_run_start(
-    *, user, start: datetime.datetime, end: datetime.datetime, idempotency_key: str | None = None
+    *,
+    user: User,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    idempotency_key: str | None = None,
 ) -> tuple[PayrollRun, bool]:
     """The run for `[start, end)`, created and queued if new (True), else the existing one
     (False), queued again unless done: that completes a run a dead worker left `running`, or

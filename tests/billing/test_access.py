@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import Invoice, StatementLine
+from billing.models import Account, Invoice, LedgerEntry, PayrollRun, StatementLine
+from marketplace.models import Assignment
 from tests import factories
 from tests.billing.utils import BALANCES, PAYOUTS, RUNS, days_ago, judge, post_run
 from tests.utils import api_client
@@ -98,6 +99,66 @@ def test_a_manager_sees_every_run_but_only_the_lines_of_projects_they_manage(
     assert api_client(staff_sam).get(f"{RUNS}{paid_run}/lines/").json()["count"] == 2
 
 
+def test_a_manager_sees_run_totals_of_the_projects_they_manage_only(
+    manager_pat, staff_sam, freelancer_fay, worker_alice, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    other = factories.ManagerFactory()
+    mine = factories.project_create(manager_pat, rate=Decimal("0.10"))
+    mine_in_euro = factories.project_create(
+        manager_pat, name="Euro", currency="EUR", rate=Decimal("1")
+    )
+    theirs = factories.project_create(other, name="Theirs", rate=Decimal("3.00"))
+    judge(freelancer_fay, mine, 5)
+    judge(worker_alice, mine, 2)
+    judge(freelancer_fay, mine_in_euro, 3)
+    judge(worker_alice, theirs, 7)
+    start, end = days_ago(2), days_ago(0.5)
+    run_id = post_run(manager_pat, start, end, capture).json()["id"]
+
+    def totals(user):
+        client = api_client(user)
+        listed = client.get(RUNS).json()["results"][0]["totals"]
+        detail = client.get(f"{RUNS}{run_id}/").json()["totals"]
+        replay = post_run(user, start, end, capture)
+        assert replay.status_code == 200
+        assert listed == detail == replay.json()["totals"]
+        return listed
+
+    assert totals(manager_pat) == [
+        {"currency": "EUR", "amount": "3.00"},
+        {"currency": "USD", "amount": "0.70"},
+    ]
+    assert totals(other) == [{"currency": "USD", "amount": "21.00"}]
+    assert totals(factories.ManagerFactory()) == []
+    assert totals(staff_sam) == [
+        {"currency": "EUR", "amount": "3.00"},
+        {"currency": "USD", "amount": "21.70"},
+    ]
+
+
+def test_ledger_balances_are_exact_on_every_database(staff_sam, manager_pat):
+    # Summed as floats, 188 entries of 7,560,170,010.31 and one taking them back but 0.01
+    # show 0.02.
+    run = PayrollRun.objects.create(start=days_ago(3), end=days_ago(2), created_by=manager_pat)
+    many, back = (
+        Account.objects.create(name="many", currency="USD"),
+        Account.objects.create(name="back", currency="USD"),
+    )
+    step = Decimal("7560170010.31")
+    LedgerEntry.objects.bulk_create(
+        [LedgerEntry(account=many, amount=step, run=run) for _ in range(188)]
+        + [
+            LedgerEntry(account=many, amount=-step * 188 + Decimal("0.01"), run=run),
+            LedgerEntry(account=back, amount=Decimal("-0.01"), run=run),
+        ]
+    )
+
+    rows = api_client(staff_sam).get(BALANCES).json()["results"]
+
+    assert {row["account"]: row["balance"] for row in rows} == {"many": "0.01", "back": "-0.01"}
+
+
 def test_a_worker_sees_only_their_own_earnings(paid_run, worker_alice, freelancer_fay):
     rows = api_client(worker_alice.user).get("/api/v1/me/earnings/").json()["results"]
 
@@ -155,6 +216,21 @@ def test_lines_and_invoices_export_as_csv(paid_run, manager_pat, vendor_admin_ac
     assert [(row["invoice"], row["amount"]) for row in rows] == [(str(invoice.pk), "0.70")]
 
 
+def test_a_correction_exports_as_a_negative_number_not_as_text(
+    paid_run, manager_pat, freelancer_fay, django_capture_on_commit_callbacks
+):
+    rejected = Assignment.objects.filter(worker=freelancer_fay).order_by("pk")[:1]
+    Assignment.objects.filter(pk__in=rejected.values("pk")).update(status="rejected")
+    run = post_run(
+        manager_pat, days_ago(0.5), days_ago(0.1), django_capture_on_commit_callbacks
+    ).json()["id"]
+
+    export = api_client(manager_pat).get(f"{RUNS}{run}/lines/", {"format": "csv"})
+
+    (row,) = csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode()))
+    assert (row["kind"], row["judgments"], row["amount"]) == ("correction", "-1", "-0.10")
+
+
 def grow(manager, workers: int, capture) -> None:
     """Another run with more lines, to show list queries do not grow with rows."""
     project = factories.project_create(manager, name=f"More {workers}", rate=Decimal("0.10"))
@@ -172,8 +248,10 @@ def grow(manager, workers: int, capture) -> None:
         # token+user, run, count, page (lines with their payout)
         ("manager_pat", RUNS + "{run}/lines/", 4),
         ("staff_sam", RUNS + "{run}/lines/", 4),
-        # token+user, count, page
-        ("manager_pat", RUNS, 3),
+        # token+user, count, page, the page's totals over the manager's lines
+        ("manager_pat", RUNS, 4),
+        # token+user, count, page (totals stored on the runs)
+        ("staff_sam", RUNS, 3),
         # token+user, count, page (with payout)
         ("worker_alice", "/api/v1/me/earnings/", 3),
         # token+user, vendor, count, page (with payout), the page's lines
