@@ -80,6 +80,7 @@ def celery_worker(transactional_db, settings):
     import sys
     from pathlib import Path
 
+    from celery.result import allow_join_result
     from django.db import connection
 
     from config.celery import app
@@ -106,7 +107,11 @@ def celery_worker(transactional_db, settings):
                 break
         else:
             pytest.fail("the Celery worker did not start")
-        yield process
+        # Celery marks "inside a task" in a process-wide flag while it runs a job eagerly; eager
+        # jobs started from several threads at once (concurrency tests) can leave it set, and
+        # waiting for a result then fails with "Never call result.get() within a task!".
+        with allow_join_result():
+            yield process
     finally:
         app.conf.task_always_eager = True
         process.terminate()
