@@ -3,11 +3,12 @@
 Builds a fresh PostgreSQL database: 5,000 workers (1,000 freelancers, 4,000 vendor workers in
 40 centers of 10 vendors), 20 projects in USD, EUR and JPY with the default tiers, and
 1,000,000 judgments in set-based SQL — one in ten a gold check passed at the worker's own
-accuracy, 2% rejected and 1% untrusted (not payable), all submitted in the last week. Then runs
-the product's payroll job (billing.services.runs.payroll_run_execute) in a child process over
-that week and prints its wall time and the child's peak RSS; twice, on emptied billing tables,
-reporting the median. Before printing it checks: every payable judgment paid exactly once,
-lines add up to the run's totals and to the invoices, and the ledger balances per currency.
+accuracy, 2% rejected and 1% untrusted (not payable; failed checks, answered too fast), all
+submitted in the last week. Then runs the product's payroll job
+(billing.services.runs.payroll_run_execute) in a child process over that week and prints its
+wall time and the child's peak RSS; twice, on emptied billing tables, reporting the median. Before printing it checks: every payable judgment paid exactly once,
+lines add up to the run's totals and to the invoices, lines count every gold check of the
+period, and the ledger balances per currency.
 
     .venv/bin/python bench/payroll.py [--judgments 1000000] [--workers 5000] [--projects 20]
 """
@@ -150,7 +151,9 @@ def load(judgments: int, workers: int, projects: int) -> None:
             "is_gold, answer, check_passed, claimed_at, lease_expires_at, submitted_at, attempt) "
             "SELECT t.id, t.project_id, w.id, CASE WHEN r < 0.02 THEN 'rejected' "
             "WHEN r < 0.03 THEN 'untrusted' WHEN r < 0.3 THEN 'accepted' ELSE 'submitted' END, "
-            "t.is_gold, '\"a\"', CASE WHEN t.is_gold THEN random() < w.accuracy END, "
+            "t.is_gold, '\"a\"', CASE WHEN t.is_gold THEN random() < w.accuracy "
+            # The untrusted: a blocked worker's answers too fast, failed checks never paid.
+            "WHEN r >= 0.02 AND r < 0.03 THEN false END, "
             "now() - interval '8 days', now(), now() - random() * interval '7 days', 0 "
             "FROM (SELECT id, project_id, is_gold, random() AS r, "
             "row_number() OVER (ORDER BY id) - 1 AS n FROM marketplace_task) t "
@@ -213,6 +216,16 @@ def violations(run_id: int) -> list[str]:
         "vendor workers' lines not on an invoice, or freelancers' on one": (
             "SELECT count(*) FROM billing_statementline l JOIN workforce_worker w ON "
             "w.id = l.worker_id WHERE (w.kind = 'vendor') <> (l.invoice_id IS NOT NULL)"
+        ),
+        "pay lines whose gold counts are not every check of the period": (
+            "SELECT count(*) FROM billing_statementline l LEFT JOIN (SELECT a.worker_id, "
+            "a.project_id, count(*) AS seen, count(*) FILTER (WHERE a.check_passed) AS correct "
+            "FROM marketplace_assignment a JOIN billing_payrollrun r ON r.id = %(run)s "
+            "WHERE a.check_passed IS NOT NULL AND a.submitted_at >= r.start "
+            "AND a.submitted_at < r.end GROUP BY a.worker_id, a.project_id) g "
+            "ON g.worker_id = l.worker_id AND g.project_id = l.project_id "
+            "WHERE l.run_id = %(run)s AND l.kind = 'pay' AND (l.gold_seen, l.gold_correct) "
+            "IS DISTINCT FROM (coalesce(g.seen, 0), coalesce(g.correct, 0))"
         ),
         "project cost booked minus the lines' amounts": (
             "SELECT (SELECT coalesce(sum(e.amount), 0) FROM billing_ledgerentry e JOIN "
