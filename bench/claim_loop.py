@@ -418,6 +418,7 @@ class Bench:
         self,
         sizes: Sizes,
         gunicorn_workers: int,
+        gunicorn_threads: int,
         explain: bool,
         quiet_wait: float,
         loop_only: bool = False,
@@ -426,6 +427,7 @@ class Bench:
         self.loop_only = loop_only
         self.quiet_wait = quiet_wait
         self.gunicorn_workers = gunicorn_workers
+        self.gunicorn_threads = gunicorn_threads
         self.explain = explain
         self.server: subprocess.Popen | None = None
         self.port = 0
@@ -589,7 +591,10 @@ class Bench:
                 "--workers",
                 str(self.gunicorn_workers),
                 "--worker-class",
-                "sync",
+                self.worker_class,
+                "--threads",
+                str(self.gunicorn_threads),
+                "--preload",
                 "--timeout",
                 "120",
                 "--log-level",
@@ -612,6 +617,12 @@ class Bench:
                     return
             time.sleep(0.2)
         raise RuntimeError("gunicorn did not answer /health/ within 60 s")
+
+    @property
+    def worker_class(self) -> str:
+        """Sync workers answer one request at a time and close the connection after it; with
+        threads, gthread workers keep connections alive."""
+        return "gthread" if self.gunicorn_threads > 1 else "sync"
 
     def stop_server(self) -> None:
         if self.server is None or self.server.poll() is not None:
@@ -642,7 +653,7 @@ class Bench:
     def main_runs(self, project_id: int) -> None:
         print(
             f"\n[1] claim→submit loops, {self.sizes.seconds:g} s per run, gunicorn "
-            f"-w {self.gunicorn_workers} sync, {self.sizes.tasks:,} tasks (overlap {OVERLAP}, "
+            f"-w {self.gunicorn_workers} {self.worker_class} x{self.gunicorn_threads}, {self.sizes.tasks:,} tasks (overlap {OVERLAP}, "
             f"1 in {GOLD_EVERY} gold), fresh workers per run"
         )
         results: dict[int, list[RunResult]] = {c: [] for c in CONCURRENCY}
@@ -870,7 +881,7 @@ class Bench:
         get_resolver().url_patterns  # noqa: B018
         self.start_server()
         print(
-            f"gunicorn -w {self.gunicorn_workers} on 127.0.0.1:{self.port} (log {self.logdir}); "
+            f"gunicorn -w {self.gunicorn_workers} {self.worker_class} x{self.gunicorn_threads} on 127.0.0.1:{self.port} (log {self.logdir}); "
             f"code {_code_version()}"
         )
 
@@ -926,7 +937,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds per run")
     parser.add_argument("--seconds", type=float, help="seconds per loop run (default 20; quick 3)")
-    parser.add_argument("--gunicorn-workers", type=int, default=4, help="sync workers (default 4)")
+    parser.add_argument("--gunicorn-workers", type=int, default=4, help="workers (default 4)")
+    parser.add_argument(
+        "--gunicorn-threads",
+        type=int,
+        default=1,
+        help="threads per worker (default 1: sync workers; more: gthread with keep-alive)",
+    )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the task pick")
     parser.add_argument(
         "--loop-only", action="store_true", help="only the loop runs [1] and their invariants [2]"
@@ -944,7 +961,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     quiet_wait = args.quiet_wait if args.quiet_wait is not None else (5 if args.quick else 20)
-    bench = Bench(sizes, args.gunicorn_workers, args.explain, quiet_wait, args.loop_only)
+    bench = Bench(
+        sizes,
+        args.gunicorn_workers,
+        args.gunicorn_threads,
+        args.explain,
+        quiet_wait,
+        args.loop_only,
+    )
     try:
         return bench.run()
     except KeyboardInterrupt:
