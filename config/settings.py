@@ -122,6 +122,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "marketplace.assignments_expire", "schedule": 60.0},
+    # Manager analytics read rollups this job keeps up to date (docs/stats.md).
+    "refresh-stats": {"task": "marketplace.stats_refresh", "schedule": 30.0},
 }
 
 # Argon2id with OWASP's minimum parameters (19 MiB, 2 passes): strong, yet cheap enough that a
@@ -139,6 +141,11 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# The manager dashboard (marketplace.dashboard) signs in with Django sessions.
+LOGIN_URL = "dashboard-login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "dashboard-login"
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

@@ -1,16 +1,23 @@
 """HTTP API of the marketplace: projects and tasks for managers, the worker loop for workers."""
 
+import datetime
+import json
+
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from config import money
 from config.api import ApiView
 from config.fields import CurrencyField, DecimalStringField, TiersField
-from marketplace import selectors
-from marketplace.models import Assignment, ImportJob, Project
+from config.renderers import EXPORT_RENDERERS, stream_response
+from marketplace import selectors, selectors_stats
+from marketplace.models import Assignment, ImportJob, Project, ProjectWorkerStats
 from marketplace.services import assignments, imports, projects, reviews, tasks
 from qc import scoring
 from workforce.fields import LanguageCodeField, unique_list
@@ -606,3 +613,216 @@ class ProjectReviewSampleApi(ApiView):
             percent=data.validated_data["percent"],
         )
         return Response({"assignments": sample})
+
+
+# --- analytics (rollups: marketplace.services.stats) -------------------------------------------
+
+
+def _flatten(value, prefix: str = "") -> list[dict]:
+    """A nested stats body as `{metric, value}` rows with dotted names, list items by index:
+    the CSV export of a body that is no table."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return [{"metric": prefix, "value": value}]
+    rows = []
+    for key, item in items:
+        rows += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    return rows
+
+
+class ProjectStatsOutputSerializer(serializers.Serializer):
+    """SPEC §8's stats with the issue's additions; see docs/stats.md for each figure."""
+
+    project = serializers.IntegerField()
+    as_of = serializers.DateTimeField(allow_null=True)
+    tasks = serializers.DictField(child=serializers.IntegerField())
+    judgments = serializers.DictField(child=serializers.IntegerField())
+    gold = serializers.DictField()
+    workers = serializers.DictField(child=serializers.IntegerField())
+    throughput = serializers.DictField()
+    quality = serializers.DictField()
+    cost = serializers.DictField()
+    eta_seconds = serializers.IntegerField(allow_null=True)
+    vendors = serializers.ListField(child=serializers.DictField())
+    centers = serializers.ListField(child=serializers.DictField())
+
+
+class ProjectStatsApi(ApiView):
+    """A project's figures as of the last stats refresh; `?format=csv` as `metric,value` rows."""
+
+    permission_classes = [ManagerOrStaff]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
+
+    class InputSerializer(serializers.Serializer):
+        hours = serializers.IntegerField(min_value=1, max_value=24 * 14, default=24)
+        days = serializers.IntegerField(min_value=1, max_value=366, default=14)
+
+    @extend_schema(
+        parameters=[InputSerializer, OpenApiParameter("format", enum=["json", "jsonl", "csv"])],
+        responses=ProjectStatsOutputSerializer,
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        window = self.InputSerializer(data=request.query_params)
+        window.is_valid(raise_exception=True)
+        body = ProjectStatsOutputSerializer(
+            selectors_stats.project_stats(project=project, **window.validated_data)
+        ).data
+        if request.accepted_renderer.format in {"jsonl", "csv"}:
+            # Through JSON first: times and dates as the JSON body writes them.
+            return Response(_flatten(json.loads(JSONRenderer().render(body))))
+        return Response(body)
+
+
+class ProjectWorkerOutputSerializer(serializers.Serializer):
+    worker = serializers.IntegerField()
+    username = serializers.CharField()
+    vendor = serializers.IntegerField(allow_null=True)
+    center = serializers.IntegerField(allow_null=True)
+    judgments = serializers.IntegerField()
+    seconds_per_task = serializers.FloatField(allow_null=True)
+    gold_seen = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    accuracy_estimate = serializers.FloatField()
+    blocked = serializers.BooleanField()
+    earned = serializers.CharField()
+    last_submitted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProjectWorkerFilter(django_filters.FilterSet):
+    judgments_min = django_filters.NumberFilter(field_name="judgments", lookup_expr="gte")
+    accuracy_below = django_filters.NumberFilter(field_name="accuracy_estimate", lookup_expr="lt")
+    accuracy_at_least = django_filters.NumberFilter(
+        field_name="accuracy_estimate", lookup_expr="gte"
+    )
+    username = django_filters.CharFilter(field_name="username", lookup_expr="icontains")
+
+    class Meta:
+        model = ProjectWorkerStats
+        fields = ["worker", "vendor", "center", "blocked"]
+
+
+class ProjectWorkersApi(ApiView):
+    """Per worker on a project, as of the last stats refresh: sortable (`?ordering=`), filterable;
+    `?format=csv` or `?format=jsonl` streams every row."""
+
+    permission_classes = [ManagerOrStaff]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
+    queryset = ProjectWorkerStats.objects.none()  # for the schema; rows come from the selector
+    filterset_class = ProjectWorkerFilter
+    ordering_fields = [
+        "worker",
+        "username",
+        "judgments",
+        "seconds_per_task",
+        "gold_seen",
+        "gold_correct",
+        "accuracy_estimate",
+        "blocked",
+        "earned",
+        "last_submitted_at",
+    ]
+
+    @extend_schema(
+        responses=ProjectWorkerOutputSerializer(many=True),
+        parameters=[OpenApiParameter("format", enum=["json", "jsonl", "csv"])],
+    )
+    def get(self, request, project_id: int):
+        project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        rows = self.filter_queryset(selectors_stats.project_worker_list(project=project))
+        renderer = request.accepted_renderer
+        if renderer.format in {"jsonl", "csv"}:
+            return stream_response(
+                renderer,
+                selectors_stats.WORKER_COLUMNS,
+                (
+                    ProjectWorkerOutputSerializer(
+                        selectors_stats.worker_row(row, project.currency)
+                    ).data
+                    for row in rows.iterator(chunk_size=2000)
+                ),
+                filename=f"project-{project.pk}-workers",
+            )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(
+            ProjectWorkerOutputSerializer(
+                [selectors_stats.worker_row(row, project.currency) for row in page], many=True
+            ).data
+        )
+
+
+class ThroughputReportApi(ApiView):
+    """Judgments per group and hour or day over the projects the caller manages (staff: all);
+    `?format=csv` exports the page."""
+
+    permission_classes = [ManagerOrStaff]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
+    filter_backends = []
+
+    class InputSerializer(serializers.Serializer):
+        group_by = serializers.ChoiceField(choices=list(selectors_stats.GROUPS))
+        interval = serializers.ChoiceField(choices=["hour", "day"], default="hour")
+        start = serializers.DateTimeField(required=False)
+        end = serializers.DateTimeField(required=False)
+
+        # Longest windows, so that a report reads a bounded number of hourly rows.
+        LONGEST = {"hour": datetime.timedelta(days=14), "day": datetime.timedelta(days=366)}
+        DEFAULT = {"hour": datetime.timedelta(hours=24), "day": datetime.timedelta(days=30)}
+
+        def validate(self, attrs):
+            interval = attrs["interval"]
+            end = attrs.get("end") or timezone.now()
+            start = attrs.get("start") or end - self.DEFAULT[interval]
+            if start >= end:
+                raise serializers.ValidationError({"start": ["Must be before end."]})
+            if end - start > self.LONGEST[interval]:
+                raise serializers.ValidationError(
+                    {"start": [f"The window is at most {self.LONGEST[interval].days} days."]}
+                )
+            return {**attrs, "start": start, "end": end}
+
+    class OutputSerializer(serializers.Serializer):
+        group = serializers.JSONField()
+        name = serializers.CharField(allow_null=True)
+        period = serializers.DateTimeField()
+        judgments = serializers.IntegerField()
+        gold_answered = serializers.IntegerField()
+        gold_correct = serializers.IntegerField()
+        gold_accuracy = serializers.FloatField(allow_null=True)
+        seconds_per_judgment = serializers.FloatField(allow_null=True)
+
+    @extend_schema(
+        parameters=[InputSerializer, OpenApiParameter("format", enum=["json", "jsonl", "csv"])],
+        responses=OutputSerializer(many=True),
+    )
+    def get(self, request):
+        query = self.InputSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        group_by = query.validated_data["group_by"]
+        page = self.paginate_queryset(
+            selectors_stats.throughput_report(user=request.user, **query.validated_data)
+        )
+        names = selectors_stats.group_names(group_by, {row["group"] for row in page})
+        return self.get_paginated_response(
+            self.OutputSerializer(
+                [
+                    {
+                        **row,
+                        "name": names.get(row["group"]),
+                        "gold_accuracy": (
+                            row["gold_correct"] / row["gold_answered"]
+                            if row["gold_answered"]
+                            else None
+                        ),
+                        "seconds_per_judgment": (
+                            row["seconds"] / row["judgments"] if row["judgments"] else None
+                        ),
+                    }
+                    for row in page
+                ],
+                many=True,
+            ).data
+        )

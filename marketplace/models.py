@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from workforce.models import LanguageLevel, Skill, Vendor, Worker
+from workforce.models import DeliveryCenter, LanguageLevel, Skill, Vendor, Worker
 
 
 def random_key() -> float:
@@ -302,3 +302,125 @@ class ImportJob(models.Model):
 
     def __str__(self):
         return f"import {self.pk} into project {self.project_id}"
+
+
+# --- stats rollups (marketplace.services.stats) -------------------------------------------------
+
+
+class StatsState(models.Model):
+    """The one row of the stats refresh: judgments submitted before `settled_until` are in the
+    hourly rollups for good; the refresh locks this row so that two never overlap."""
+
+    settled_until = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"stats settled until {self.settled_until}"
+
+
+class StatsHour(models.Model):
+    """Judgments submitted in one hour on one project by the workers of one delivery center.
+
+    `vendor_id` and `center_id` are 0 for freelancers (not null: the row key is then unique on
+    both databases). `provisional` rows cover the last minutes, whose late commits may still
+    land, and are replaced whole by each refresh; settled rows only ever grow."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    vendor_id = models.BigIntegerField(default=0)
+    center_id = models.BigIntegerField(default=0)
+    provisional = models.BooleanField(default=False)
+    judgments = models.PositiveIntegerField(default=0)  # regular tasks
+    gold_answered = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)  # claim to submit, regular judgments
+
+    class Meta:
+        ordering = ["project", "hour", "vendor_id", "center_id"]
+        constraints = [
+            models.UniqueConstraint(
+                "project", "hour", "vendor_id", "center_id", "provisional", name="stats_hour_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["hour"], name="stats_hour_time")]
+
+    def __str__(self):
+        return f"project {self.project_id} at {self.hour:%Y-%m-%d %H:00}"
+
+
+class ProjectStats(models.Model):
+    """A project's figures as of the refresh that computed them (`as_of`): what the stats
+    endpoint and the dashboard read, so that they cost the same on any project size."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="stats"
+    )
+    as_of = models.DateTimeField()
+    tasks_total = models.PositiveIntegerField(default=0)
+    tasks_open = models.PositiveIntegerField(default=0)
+    tasks_complete = models.PositiveIntegerField(default=0)
+    # Regular judgments the open tasks still need.
+    judgments_remaining = models.PositiveBigIntegerField(default=0)
+    judgments_submitted = models.PositiveBigIntegerField(default=0)
+    judgments_accepted = models.PositiveBigIntegerField(default=0)
+    judgments_rejected = models.PositiveBigIntegerField(default=0)
+    judgments_untrusted = models.PositiveBigIntegerField(default=0)
+    gold_answered = models.PositiveBigIntegerField(default=0)
+    gold_correct = models.PositiveBigIntegerField(default=0)
+    workers = models.PositiveIntegerField(default=0)
+    workers_active = models.PositiveIntegerField(default=0)
+    workers_blocked = models.PositiveIntegerField(default=0)
+    last_hour = models.PositiveBigIntegerField(default=0)
+    last_24h = models.PositiveBigIntegerField(default=0)
+    first_submitted_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    # Payroll lines of the project in its currency: their sum and the judgments they paid.
+    cost_amount = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal(0))
+    paid_judgments = models.BigIntegerField(default=0)
+    # Trusted judgments (regular and gold) that pay will cover: submitted or accepted.
+    payable_judgments = models.PositiveBigIntegerField(default=0)
+    agreement = models.FloatField(null=True, blank=True)  # Krippendorff's alpha
+    agreement_at = models.DateTimeField(null=True, blank=True)
+    # Workers per accuracy-estimate bin (ten bins of 0.1), of workers with gold answered.
+    accuracy_bins = models.JSONField(default=list)
+    # Per delivery center (and one row for freelancers): see services.stats._group_rows.
+    groups = models.JSONField(default=list)
+
+    def __str__(self):
+        return f"stats of project {self.project_id}"
+
+
+class ProjectWorkerStats(models.Model):
+    """One worker's figures on one project as of the refresh that computed them."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="+")
+    # As they were at the refresh; null for freelancers.
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    center = models.ForeignKey(
+        DeliveryCenter,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    judgments = models.PositiveIntegerField(default=0)  # regular, whatever the review state
+    seconds_per_task = models.FloatField(null=True, blank=True)
+    gold_seen = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    accuracy_estimate = models.FloatField()
+    blocked = models.BooleanField(default=False)
+    earned = models.DecimalField(max_digits=20, decimal_places=4, default=Decimal(0))
+    last_submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "worker"]
+        constraints = [
+            models.UniqueConstraint("project", "worker", name="project_worker_stats_unique"),
+        ]
+
+    def __str__(self):
+        return f"stats of worker {self.worker_id} on project {self.project_id}"

@@ -52,3 +52,13 @@ urlpatterns = [
         name="assignment-release",
     ),
 ]
+
+urlpatterns += [
+    path("projects/<int:project_id>/stats/", apis.ProjectStatsApi.as_view(), name="project-stats"),
+    path(
+        "projects/<int:project_id>/workers/",
+        apis.ProjectWorkersApi.as_view(),
+        name="project-workers",
+    ),
+    path("reports/throughput/", apis.ThroughputReportApi.as_view(), name="report-throughput"),
+]

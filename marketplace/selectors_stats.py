@@ -1,0 +1,310 @@
+"""Reads of the stats rollups (marketplace.services.stats): a fixed number of small queries
+whatever the size of the projects, and never a read of tasks or judgments themselves."""
+
+import datetime
+from decimal import Decimal
+
+from django.db.models import F, QuerySet, Sum
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from config.money import money_str
+from marketplace.models import Project, ProjectStats, ProjectWorkerStats, StatsHour
+from marketplace.selectors import project_ids_for_user
+from workforce.models import DeliveryCenter, User, Vendor
+
+HOUR = datetime.timedelta(hours=1)
+DAY = datetime.timedelta(days=1)
+
+
+def _hour_floor(moment: datetime.datetime) -> datetime.datetime:
+    return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _series(project: Project, *, start, periods: int, step, trunc) -> list[dict]:
+    """Regular judgments per period from `start` on, zeros included (one query)."""
+    rows = (
+        StatsHour.objects.filter(project=project, hour__gte=start)
+        .annotate(period=trunc)
+        .values("period")
+        .annotate(n=Sum("judgments"))
+        .order_by()
+    )
+    counts = {row["period"]: row["n"] for row in rows}
+    return [
+        {"at": start + step * index, "judgments": counts.get(start + step * index, 0)}
+        for index in range(periods)
+    ]
+
+
+def _ratio(part, whole) -> float | None:
+    return part / whole if whole else None
+
+
+def project_stats(*, project: Project, hours: int = 24, days: int = 14) -> dict:
+    """SPEC §8's stats of a project, plus breakdowns, as of its last refresh (`as_of`; null,
+    with zeros, before the first refresh has seen the project).
+
+    Three queries: the project's figures, its hourly series, its daily series.
+    """
+    figures = ProjectStats.objects.filter(project=project).first() or ProjectStats(
+        project=project, as_of=None
+    )
+    end_hour = _hour_floor(figures.as_of or timezone.now())
+    per_hour = _series(
+        project,
+        start=end_hour - HOUR * (hours - 1),
+        periods=hours,
+        step=HOUR,
+        trunc=F("hour"),
+    )
+    end_day = end_hour.replace(hour=0)
+    per_day = _series(
+        project, start=end_day - DAY * (days - 1), periods=days, step=DAY, trunc=TruncDay("hour")
+    )
+    currency = project.currency
+    return {
+        "project": project.pk,
+        "as_of": figures.as_of,
+        "tasks": {
+            "total": figures.tasks_total,
+            "open": figures.tasks_open,
+            "complete": figures.tasks_complete,
+        },
+        "judgments": {
+            "submitted": figures.judgments_submitted,
+            "accepted": figures.judgments_accepted,
+            "rejected": figures.judgments_rejected,
+            "untrusted": figures.judgments_untrusted,
+            "pending_review": figures.judgments_submitted
+            - figures.judgments_accepted
+            - figures.judgments_rejected
+            - figures.judgments_untrusted,
+            "remaining": figures.judgments_remaining,
+        },
+        "gold": {
+            "answered": figures.gold_answered,
+            "correct": figures.gold_correct,
+            "accuracy": _ratio(figures.gold_correct, figures.gold_answered),
+        },
+        "workers": {
+            "active": figures.workers_active,
+            "blocked": figures.workers_blocked,
+            "total": figures.workers,
+        },
+        "throughput": {
+            "last_hour": figures.last_hour,
+            "last_24h": figures.last_24h,
+            "per_hour": [{"hour": row["at"], "judgments": row["judgments"]} for row in per_hour],
+            "per_day": [
+                {"day": row["at"].date(), "judgments": row["judgments"]} for row in per_day
+            ],
+            "seconds_per_judgment": _ratio(figures.seconds, figures.judgments_submitted),
+        },
+        "quality": {
+            "agreement": figures.agreement,
+            "accuracy_distribution": [
+                {"min": index / len(figures.accuracy_bins), "workers": workers}
+                for index, workers in enumerate(figures.accuracy_bins)
+            ],
+        },
+        "cost": {
+            "currency": currency,
+            "to_date": money_str(figures.cost_amount, currency),
+            "projected_total": _projected_total(figures, currency),
+        },
+        "eta_seconds": _eta_seconds(figures),
+        "vendors": _vendor_rows(figures.groups),
+        "centers": [_group_out(group) for group in figures.groups],
+    }
+
+
+def _rate_per_second(figures: ProjectStats) -> float:
+    """Regular judgments per second over the last 24 hours, or since the first judgment when
+    the project is younger than that."""
+    if not figures.last_24h or figures.first_submitted_at is None:
+        return 0.0
+    span = min((figures.as_of - figures.first_submitted_at).total_seconds(), DAY.total_seconds())
+    return figures.last_24h / max(span, HOUR.total_seconds())
+
+
+def _eta_seconds(figures: ProjectStats) -> int | None:
+    if figures.as_of is None or not figures.tasks_total:
+        return None
+    if not figures.judgments_remaining:
+        return 0
+    rate = _rate_per_second(figures)
+    return round(figures.judgments_remaining / rate) if rate else None
+
+
+def _projected_total(figures: ProjectStats, currency: str) -> str | None:
+    """What has been paid plus the judgments still to pay at the cost per judgment paid so far:
+    the trusted ones not paid yet, and the open tasks' missing judgments with gold in the share
+    seen so far. Null before a payroll run has paid a judgment of the project."""
+    if figures.paid_judgments <= 0 or figures.as_of is None:
+        return None
+    per_judgment = figures.cost_amount / figures.paid_judgments
+    gold_share = Decimal(figures.gold_answered) / max(figures.judgments_submitted, 1)
+    to_pay = (
+        figures.payable_judgments
+        - figures.paid_judgments
+        + figures.judgments_remaining * (1 + gold_share)
+    )
+    return money_str(figures.cost_amount + max(to_pay, Decimal(0)) * per_judgment, currency)
+
+
+def _group_out(group: dict) -> dict:
+    return {
+        "center": group["center"],
+        "name": group["center_name"] or "Freelancers",
+        "vendor": group["vendor"],
+        "vendor_name": group["vendor_name"],
+        "judgments": group["judgments"],
+        "last_hour": group["last_hour"],
+        "last_24h": group["last_24h"],
+        "gold_answered": group["gold_answered"],
+        "gold_correct": group["gold_correct"],
+        "gold_accuracy": _ratio(group["gold_correct"], group["gold_answered"]),
+        "seconds_per_judgment": _ratio(group["seconds"], group["judgments"]),
+        "workers": group["workers"],
+        "workers_active": group["workers_active"],
+        "workers_blocked": group["workers_blocked"],
+        "seats": group["seats"],
+        "seats_used": _ratio(group["workers_active"], group["seats"]),
+    }
+
+
+def _vendor_rows(groups: list[dict]) -> list[dict]:
+    """The centers' rows summed per vendor (vendor null: the freelancers)."""
+    vendors: dict = {}
+    names = ("judgments", "last_hour", "last_24h", "gold_answered", "gold_correct", "seconds")
+    people = ("workers", "workers_active", "workers_blocked")
+    for group in groups:
+        row = vendors.setdefault(
+            group["vendor"],
+            {
+                "vendor": group["vendor"],
+                "name": group["vendor_name"] or "Freelancers",
+                "centers": 0,
+                "seats": 0 if group["vendor"] is not None else None,
+                **dict.fromkeys(names + people, 0),
+            },
+        )
+        row["centers"] += group["center"] is not None
+        for name in names + people:
+            row[name] += group[name]
+        if group["seats"] is not None:
+            row["seats"] += group["seats"]
+    return [
+        {
+            "vendor": row["vendor"],
+            "name": row["name"],
+            "centers": row["centers"],
+            "judgments": row["judgments"],
+            "last_hour": row["last_hour"],
+            "last_24h": row["last_24h"],
+            "gold_answered": row["gold_answered"],
+            "gold_correct": row["gold_correct"],
+            "gold_accuracy": _ratio(row["gold_correct"], row["gold_answered"]),
+            "seconds_per_judgment": _ratio(row["seconds"], row["judgments"]),
+            "workers": row["workers"],
+            "workers_active": row["workers_active"],
+            "workers_blocked": row["workers_blocked"],
+            "seats": row["seats"],
+            "seats_used": _ratio(row["workers_active"], row["seats"]),
+        }
+        for row in sorted(vendors.values(), key=lambda row: (row["vendor"] is None, row["vendor"]))
+    ]
+
+
+def project_worker_list(*, project: Project) -> QuerySet[ProjectWorkerStats]:
+    """The project's worker table as of its last refresh, with usernames (one query a page)."""
+    return (
+        ProjectWorkerStats.objects.filter(project=project)
+        .annotate(username=F("worker__user__username"))
+        .order_by("worker_id")
+    )
+
+
+def worker_row(row: ProjectWorkerStats, currency: str) -> dict:
+    return {
+        "worker": row.worker_id,
+        "username": row.username,
+        "vendor": row.vendor_id,
+        "center": row.center_id,
+        "judgments": row.judgments,
+        "seconds_per_task": row.seconds_per_task,
+        "gold_seen": row.gold_seen,
+        "gold_correct": row.gold_correct,
+        "accuracy_estimate": row.accuracy_estimate,
+        "blocked": row.blocked,
+        "earned": money_str(row.earned, currency),
+        "last_submitted_at": row.last_submitted_at,
+    }
+
+
+WORKER_COLUMNS = [
+    "worker",
+    "username",
+    "vendor",
+    "center",
+    "judgments",
+    "seconds_per_task",
+    "gold_seen",
+    "gold_correct",
+    "accuracy_estimate",
+    "blocked",
+    "earned",
+    "last_submitted_at",
+]
+
+# --- the cross-project throughput report -------------------------------------------------------
+
+GROUPS = {
+    "project": "project_id",
+    "vendor": "vendor_id",
+    "center": "center_id",
+    "skill": "project__required_skill__slug",
+    "language": "project__language_rows__code",
+}
+
+
+def throughput_report(*, user: User, group_by: str, interval: str, start, end) -> QuerySet:
+    """Judgments per group and period (`interval` hour or day) in `[start, end)` over the
+    projects the user manages (staff: all): rows `{group, period, judgments, gold_answered,
+    gold_correct, seconds}`. A project counts towards each of its languages; vendor and center
+    0 are the freelancers, a skill of null the projects that require none."""
+    period = F("hour") if interval == "hour" else TruncDay("hour")
+    return (
+        StatsHour.objects.filter(
+            project__in=project_ids_for_user(user=user), hour__gte=start, hour__lt=end
+        )
+        .annotate(group=F(GROUPS[group_by]), period=period)
+        .values("group", "period")
+        .annotate(
+            judgments=Sum("judgments"),
+            gold_answered=Sum("gold_answered"),
+            gold_correct=Sum("gold_correct"),
+            seconds=Sum("seconds"),
+        )
+        .order_by("period", "group")
+    )
+
+
+def group_names(group_by: str, keys: set) -> dict:
+    """Display names of the groups of a report page (one query; none for skill and language,
+    whose keys are their names)."""
+    ids = [key for key in keys if key]
+    if group_by == "project":
+        return dict(Project.objects.filter(pk__in=ids).values_list("pk", "name"))
+    if group_by == "vendor":
+        return {
+            0: "Freelancers",
+            **dict(Vendor.objects.filter(pk__in=ids).values_list("pk", "name")),
+        }
+    if group_by == "center":
+        return {
+            0: "Freelancers",
+            **dict(DeliveryCenter.objects.filter(pk__in=ids).values_list("pk", "name")),
+        }
+    return {key: key for key in keys}

@@ -1,0 +1,398 @@
+"""The stats rollups behind the manager analytics (docs/stats.md): refreshed by a periodic job,
+read by the stats, workers and throughput endpoints and the dashboard, which then cost the same
+on a project of 1,000,000 tasks as on one of 100.
+
+Nothing here runs on the claim/submit path. One refresh, in one transaction:
+
+1. Hourly buckets (`StatsHour`) per project x hour x vendor x center, appended from a watermark:
+   judgments submitted in `[settled_until, now - SETTLE_SECONDS)` are added to the settled
+   buckets, and the watermark moves to the end of that window. Judgments of the last
+   SETTLE_SECONDS go into provisional buckets, replaced whole by each refresh: a submit stamps
+   `submitted_at` with its transaction's start, so a judgment may become visible a little after
+   the time it carries, and settling only what is older than that margin counts each once.
+2. Per project with something to show since the last refresh (see `_projects_due`), one
+   GROUP BY worker over its judgments, its task counts, its workers' gold records and its payroll
+   lines give the project's figures (`ProjectStats`) and its worker table (`ProjectWorkerStats`).
+"""
+
+import datetime
+from collections import defaultdict
+from decimal import Decimal
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Count, DurationField, F, Max, Min, Q, Sum
+from django.db.models.functions import Coalesce, Now, TruncHour
+
+from marketplace.models import (
+    Assignment,
+    Project,
+    ProjectStats,
+    ProjectWorkerStats,
+    StatsHour,
+    StatsState,
+    Task,
+)
+from qc import reports, scoring
+from qc.models import WorkerQuality
+from workforce.models import DeliveryCenter
+
+# How long after its `submitted_at` a judgment is taken as committed for good (see above).
+SETTLE_SECONDS = 120
+# A project with no judgments, claims or changes is still refreshed this often: reviews and
+# blocks change its judgments' states without leaving a time behind.
+STALE_AFTER = datetime.timedelta(hours=1)
+# Krippendorff's alpha reads every answer of a project: at most this often per project.
+AGREEMENT_EVERY = datetime.timedelta(minutes=10)
+ACCURACY_BINS = 10
+
+_DONE = (
+    Assignment.Status.SUBMITTED,
+    Assignment.Status.ACCEPTED,
+    Assignment.Status.REJECTED,
+    Assignment.Status.UNTRUSTED,
+)
+_PAYABLE = (Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED)
+_REGULAR_DONE = Q(is_gold=False, status__in=_DONE)
+_GOLD_DONE = Q(is_gold=True, status__in=_DONE)
+_SPENT = F("submitted_at") - F("claimed_at")
+
+
+def stats_refresh() -> dict:
+    """Brings the stats rollups up to date (see the module docstring); returns what it did.
+
+    Idempotent; locks the `StatsState` row, and a refresh that finds it locked returns at once
+    (`skipped`): the one holding it is doing the same work.
+    """
+    StatsState.objects.bulk_create([StatsState(pk=1)], ignore_conflicts=True)
+    with transaction.atomic(durable=True):
+        state = (
+            StatsState.objects.select_for_update(skip_locked=True)
+            .annotate(db_now=Now())
+            .filter(pk=1)
+            .first()
+        )
+        if state is None:
+            return {"skipped": True, "projects": 0}
+        now = state.db_now
+        settle = now - datetime.timedelta(seconds=SETTLE_SECONDS)
+        work = list(Project.objects.filter(kind=Project.Kind.WORK).values_list("pk", flat=True))
+        touched = _hours_settle(work, state.settled_until, settle)
+        touched |= _hours_provisional(work, settle)
+        since = (state.refreshed_at or now) - datetime.timedelta(seconds=SETTLE_SECONDS)
+        due = _projects_due(touched, since=since, now=now, first=state.refreshed_at is None)
+        for project in due:
+            _project_refresh(project, now)
+        state.settled_until = settle
+        state.refreshed_at = now
+        state.save(update_fields=["settled_until", "refreshed_at"])
+    return {"skipped": False, "projects": len(due)}
+
+
+# --- hourly buckets -----------------------------------------------------------------------------
+
+
+def _hour_rows(project_ids: list[int], since, until) -> list[dict]:
+    judgments = Assignment.objects.filter(project_id__in=project_ids, status__in=_DONE)
+    if since is not None:
+        judgments = judgments.filter(submitted_at__gte=since)
+    if until is not None:
+        judgments = judgments.filter(submitted_at__lt=until)
+    return list(
+        judgments.values(
+            "project_id",
+            hour=TruncHour("submitted_at"),
+            center=Coalesce(F("worker__center_id"), 0),
+            vendor=Coalesce(F("worker__center__vendor_id"), 0),
+        )
+        .annotate(
+            judgments=Count("pk", filter=Q(is_gold=False)),
+            gold_answered=Count("pk", filter=Q(is_gold=True)),
+            gold_correct=Count("pk", filter=Q(is_gold=True, check_passed=True)),
+            spent=Sum(_SPENT, filter=Q(is_gold=False), output_field=DurationField()),
+        )
+        .order_by()
+    )
+
+
+def _bucket(row: dict, *, provisional: bool) -> StatsHour:
+    return StatsHour(
+        project_id=row["project_id"],
+        hour=row["hour"],
+        vendor_id=row["vendor"],
+        center_id=row["center"],
+        provisional=provisional,
+        judgments=row["judgments"],
+        gold_answered=row["gold_answered"],
+        gold_correct=row["gold_correct"],
+        seconds=row["spent"].total_seconds() if row["spent"] else 0.0,
+    )
+
+
+def _hours_settle(project_ids: list[int], since, until) -> set[int]:
+    """Adds the judgments submitted in `[since, until)` to the settled buckets; returns the
+    projects they are on."""
+    rows = _hour_rows(project_ids, since, until)
+    if not rows:
+        return set()
+    new = [_bucket(row, provisional=False) for row in rows]
+    key = ("project_id", "hour", "vendor_id", "center_id")
+    existing = {
+        tuple(getattr(bucket, name) for name in key): bucket
+        for bucket in StatsHour.objects.filter(
+            provisional=False,
+            project_id__in={bucket.project_id for bucket in new},
+            hour__gte=min(bucket.hour for bucket in new),
+        )
+    }
+    created, updated = [], []
+    for bucket in new:
+        old = existing.get(tuple(getattr(bucket, name) for name in key))
+        if old is None:
+            created.append(bucket)
+            continue
+        old.judgments += bucket.judgments
+        old.gold_answered += bucket.gold_answered
+        old.gold_correct += bucket.gold_correct
+        old.seconds += bucket.seconds
+        updated.append(old)
+    StatsHour.objects.bulk_create(created, batch_size=1000)
+    StatsHour.objects.bulk_update(
+        updated, ["judgments", "gold_answered", "gold_correct", "seconds"], batch_size=1000
+    )
+    return {bucket.project_id for bucket in new}
+
+
+def _hours_provisional(project_ids: list[int], since) -> set[int]:
+    """Replaces the provisional buckets with the judgments submitted from `since` on."""
+    StatsHour.objects.filter(provisional=True).delete()
+    rows = _hour_rows(project_ids, since, None)
+    StatsHour.objects.bulk_create([_bucket(row, provisional=True) for row in rows])
+    return {row["project_id"] for row in rows}
+
+
+# --- per project --------------------------------------------------------------------------------
+
+
+def _projects_due(touched: set[int], *, since, now, first: bool) -> list[Project]:
+    """Projects whose figures may have changed: judgments submitted (`touched`) or leases held
+    since the last refresh, figures that decay with time (last hour, last 24 h, active workers),
+    settings or status changed, payroll lines written, no figures yet, or figures older than
+    STALE_AFTER."""
+    due = set(touched)
+    due.update(
+        Assignment.objects.filter(status=Assignment.Status.ACTIVE)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    if not first:
+        lines = apps.get_model("billing", "StatementLine")
+        due.update(
+            lines.objects.filter(run__finished_at__gte=since)
+            .values_list("project_id", flat=True)
+            .distinct()
+        )
+    stale = (
+        Q(stats__isnull=True)
+        | Q(stats__as_of__lt=now - STALE_AFTER)
+        | Q(stats__last_24h__gt=0)
+        | Q(stats__workers_active__gt=0)
+        | Q(updated_at__gte=since)
+    )
+    return list(
+        Project.objects.filter(Q(pk__in=due) | stale, kind=Project.Kind.WORK).order_by("pk")
+    )
+
+
+def _worker_rows(project: Project, now) -> list[dict]:
+    """One row per worker with judgments on the project: a single pass over them."""
+    regular_since = {
+        name: Count("pk", filter=_REGULAR_DONE & Q(submitted_at__gte=now - span))
+        for name, span in (
+            ("last_hour", datetime.timedelta(hours=1)),
+            ("last_24h", datetime.timedelta(hours=24)),
+        )
+    }
+    return list(
+        Assignment.objects.filter(project=project)
+        .values(
+            "worker_id",
+            center=F("worker__center_id"),
+            vendor=F("worker__center__vendor_id"),
+        )
+        .annotate(
+            judgments=Count("pk", filter=_REGULAR_DONE),
+            accepted=Count("pk", filter=Q(is_gold=False, status=Assignment.Status.ACCEPTED)),
+            rejected=Count("pk", filter=Q(is_gold=False, status=Assignment.Status.REJECTED)),
+            untrusted=Count("pk", filter=Q(is_gold=False, status=Assignment.Status.UNTRUSTED)),
+            pending=Count("pk", filter=Q(is_gold=False, status=Assignment.Status.SUBMITTED)),
+            gold_answered=Count("pk", filter=_GOLD_DONE),
+            gold_correct=Count("pk", filter=_GOLD_DONE & Q(check_passed=True)),
+            payable=Count("pk", filter=Q(status__in=_PAYABLE)),
+            active=Count("pk", filter=Q(status=Assignment.Status.ACTIVE)),
+            spent=Sum(_SPENT, filter=_REGULAR_DONE, output_field=DurationField()),
+            first=Min("submitted_at"),
+            last=Max("submitted_at"),
+            **regular_since,
+        )
+        .order_by()
+    )
+
+
+def _lines(project: Project) -> tuple[dict[int, Decimal], int]:
+    """Pay per worker (payroll lines in the project's currency, corrections included) and the
+    judgments those lines paid. Read through the app registry: billing reads marketplace, so
+    marketplace may not import it (STYLE.md); these are read-only sums. Summed as decimals
+    in Python: SQLite would sum the amounts as floats."""
+    lines = apps.get_model("billing", "StatementLine")
+    earned: dict[int, Decimal] = defaultdict(Decimal)
+    paid = 0
+    rows = lines.objects.filter(project=project, currency=project.currency).values_list(
+        "worker_id", "amount", "judgments"
+    )
+    for worker_id, amount, judgments in rows.iterator(chunk_size=5000):
+        earned[worker_id] += amount
+        paid += judgments
+    return earned, paid
+
+
+def _project_refresh(project: Project, now) -> None:
+    """Recomputes one project's figures and worker table from its rows, set-based."""
+    tasks = {
+        row["status"]: row
+        for row in Task.objects.filter(project=project, is_gold=False)
+        .values("status")
+        .annotate(n=Count("pk"), missing=Sum(F("required") - F("done_count")))
+        .order_by()
+    }
+    workers = _worker_rows(project, now)
+    quality = {
+        row[0]: row[1:]
+        for row in WorkerQuality.objects.filter(project=project).values_list(
+            "worker_id", "gold_seen", "gold_correct", "blocked"
+        )
+    }
+    earned, paid = _lines(project)
+    hour_ago = now - datetime.timedelta(hours=1)
+
+    table, bins = [], [0] * ACCURACY_BINS
+    for row in workers:
+        seen, correct, blocked = quality.get(row["worker_id"], (0, 0, False))
+        estimate = scoring.accuracy_estimate(
+            gold_correct=correct,
+            gold_seen=seen,
+            prior_correct=project.prior_correct,
+            prior_seen=project.prior_seen,
+        )
+        if seen:
+            bins[min(int(estimate * ACCURACY_BINS), ACCURACY_BINS - 1)] += 1
+        row["blocked"] = blocked
+        row["is_active"] = row["active"] > 0 or (
+            row["last"] is not None and row["last"] >= hour_ago
+        )
+        row["seconds"] = row["spent"].total_seconds() if row["spent"] else 0.0
+        table.append(
+            ProjectWorkerStats(
+                project=project,
+                worker_id=row["worker_id"],
+                vendor_id=row["vendor"],
+                center_id=row["center"],
+                judgments=row["judgments"],
+                seconds_per_task=row["seconds"] / row["judgments"] if row["judgments"] else None,
+                gold_seen=seen,
+                gold_correct=correct,
+                accuracy_estimate=estimate,
+                blocked=blocked,
+                earned=earned.get(row["worker_id"], Decimal(0)),
+                last_submitted_at=row["last"],
+            )
+        )
+    ProjectWorkerStats.objects.filter(project=project).delete()
+    ProjectWorkerStats.objects.bulk_create(table, batch_size=1000)
+
+    def total(name: str) -> int:
+        return sum(row[name] for row in workers)
+
+    open_, complete = tasks.get(Task.Status.OPEN, {}), tasks.get(Task.Status.COMPLETE, {})
+    firsts = [row["first"] for row in workers if row["first"] is not None]
+    figures = {
+        "as_of": now,
+        "tasks_total": open_.get("n", 0) + complete.get("n", 0),
+        "tasks_open": open_.get("n", 0),
+        "tasks_complete": complete.get("n", 0),
+        "judgments_remaining": max(open_.get("missing") or 0, 0),
+        "judgments_submitted": total("judgments"),
+        "judgments_accepted": total("accepted"),
+        "judgments_rejected": total("rejected"),
+        "judgments_untrusted": total("untrusted"),
+        "gold_answered": total("gold_answered"),
+        "gold_correct": total("gold_correct"),
+        "workers": len(workers),
+        "workers_active": sum(row["is_active"] for row in workers),
+        "workers_blocked": sum(blocked for _, _, blocked in quality.values()),
+        "last_hour": total("last_hour"),
+        "last_24h": total("last_24h"),
+        "first_submitted_at": min(firsts) if firsts else None,
+        "seconds": sum(row["seconds"] for row in workers),
+        "cost_amount": sum(earned.values(), Decimal(0)),
+        "paid_judgments": paid,
+        "payable_judgments": total("payable"),
+        "accuracy_bins": bins,
+        "groups": _group_rows(workers),
+    }
+    current = ProjectStats.objects.filter(project=project).first()
+    if (
+        current is None
+        or current.agreement_at is None
+        or current.agreement_at < now - AGREEMENT_EVERY
+    ):
+        figures["agreement"] = reports.agreement_report(project=project)["krippendorff_alpha"]
+        figures["agreement_at"] = now
+    ProjectStats.objects.update_or_create(project=project, defaults=figures)
+
+
+_GROUP_SUMS = (
+    "judgments",
+    "last_hour",
+    "last_24h",
+    "gold_answered",
+    "gold_correct",
+    "seconds",
+)
+
+
+def _group_rows(workers: list[dict]) -> list[dict]:
+    """Per delivery center (vendor and center null: the freelancers) the sums of its workers'
+    rows, with its name, vendor name and seats as they are now."""
+    groups: dict[int | None, dict] = {}
+    for row in workers:
+        group = groups.setdefault(
+            row["center"],
+            {
+                "center": row["center"],
+                "vendor": row["vendor"],
+                **dict.fromkeys(_GROUP_SUMS, 0),
+                "workers": 0,
+                "workers_active": 0,
+                "workers_blocked": 0,
+            },
+        )
+        for name in _GROUP_SUMS:
+            group[name] += row[name]
+        group["workers"] += 1
+        group["workers_active"] += row["is_active"]
+        group["workers_blocked"] += row["blocked"]
+    centers = {
+        center.pk: center
+        for center in DeliveryCenter.objects.filter(pk__in=[c for c in groups if c]).select_related(
+            "vendor"
+        )
+    }
+    rows = []
+    for center_id, group in sorted(groups.items(), key=lambda item: item[0] or 0):
+        center = centers.get(center_id)
+        group["center_name"] = center.name if center else None
+        group["vendor_name"] = center.vendor.name if center else None
+        group["seats"] = center.seats if center else None
+        rows.append(group)
+    return rows
