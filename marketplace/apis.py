@@ -349,7 +349,7 @@ class ProjectImportsApi(ApiView):
     @extend_schema(responses=ImportJobOutputSerializer(many=True))
     def get(self, request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
-        rows = imports.import_list_for_user(user=request.user).filter(project=project)
+        rows = selectors.import_list_for_user(user=request.user).filter(project=project)
         return self.list_response(rows, ImportJobOutputSerializer)
 
     @extend_schema(request=InputSerializer, responses={202: ImportJobOutputSerializer})
@@ -376,7 +376,7 @@ class ImportDetailApi(ApiView):
 
     @extend_schema(responses=ImportJobOutputSerializer)
     def get(self, request, job_id: int):
-        job = imports.import_get_for_user(user=request.user, job_id=job_id)
+        job = selectors.import_get_for_user(user=request.user, job_id=job_id)
         return Response(ImportJobOutputSerializer(job).data)
 
 
@@ -387,7 +387,7 @@ class ImportCancelApi(ApiView):
 
     @extend_schema(request=None, responses=ImportJobOutputSerializer)
     def post(self, request, job_id: int):
-        job = imports.import_get_for_user(user=request.user, job_id=job_id)
+        job = selectors.import_get_for_user(user=request.user, job_id=job_id)
         job = imports.import_cancel(job=job)
         return Response(ImportJobOutputSerializer(job).data)
 

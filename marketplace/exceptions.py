@@ -21,3 +21,7 @@ class LeaseEndedError(ConflictError):
 
 class AssignmentStateError(ConflictError):
     code = "assignment_state_conflict"
+
+
+class ImportStateError(ConflictError):
+    code = "import_state_conflict"

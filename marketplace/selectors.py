@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Now
 
 from config.errors import NotFoundError
-from marketplace.models import Assignment, Project, Task
+from marketplace.models import Assignment, ImportJob, Project, Task
 from qc.scoring import AnswerFormat
 from workforce.models import Role, User
 
@@ -44,6 +44,18 @@ def project_get_for_user(*, user: User, project_id: int, detailed: bool = False)
     if project is None:
         raise NotFoundError("No such project.")
     return project
+
+
+def import_list_for_user(*, user: User) -> QuerySet[ImportJob]:
+    return ImportJob.objects.filter(project__in=project_ids_for_user(user=user))
+
+
+def import_get_for_user(*, user: User, job_id: int) -> ImportJob:
+    """An import into a project the user manages, else NotFoundError (404)."""
+    job = import_list_for_user(user=user).filter(pk=job_id).first()
+    if job is None:
+        raise NotFoundError("No such import.")
+    return job
 
 
 def project_answer_format(project: Project) -> AnswerFormat:

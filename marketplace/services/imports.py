@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from config.errors import ConflictError, InvalidInputError, NotFoundError
+from config.errors import InvalidInputError
 from marketplace import splitters
-from marketplace.exceptions import ProjectStateError
+from marketplace.exceptions import ImportStateError, ProjectStateError
 from marketplace.models import ImportJob, Project, Task
-from marketplace.selectors import project_answer_format, project_list_for_user
+from marketplace.selectors import project_answer_format
 from qc import scoring
 from workforce.models import User
 
@@ -93,10 +92,6 @@ _DEFAULTS = {
 MAX_BUNDLE = 1_000
 MAX_TASKS_PER_ROW = 10_000
 _ID_CHARS = 60  # the longest source id kept as it is in a source key (100 characters)
-
-
-class ImportStateError(ConflictError):
-    code = "import_state_conflict"
 
 
 class _ImportAborted(Exception):
@@ -251,18 +246,6 @@ def import_file(
     job.file_size = path.stat().st_size
     job.save()
     return import_run(job_id=job.pk, path=path, on_progress=on_progress)
-
-
-def import_list_for_user(*, user: User) -> QuerySet[ImportJob]:
-    return ImportJob.objects.filter(project__in=project_list_for_user(user=user).values("pk"))
-
-
-def import_get_for_user(*, user: User, job_id: int) -> ImportJob:
-    """An import into a project the user manages, else NotFoundError (404)."""
-    job = import_list_for_user(user=user).filter(pk=job_id).first()
-    if job is None:
-        raise NotFoundError("No such import.")
-    return job
 
 
 def import_percent(job: ImportJob) -> float:
