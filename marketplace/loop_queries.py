@@ -83,19 +83,29 @@ def worker_lock(*, user_id: int) -> tuple[int, int | None] | None:
     return _fetchone(sql, [user_id])
 
 
-_PROJECT_COLUMNS = [
-    "id",
-    "name",
-    "task_type",
-    "labels",
-    "scale_min",
-    "scale_max",
-    "instructions",
-    "guideline_version",
-    "gold_ratio",
-    "lease_seconds",
-    "max_active_assignments",
-]
+def _in_field_order(model, names: list[str]) -> list[str]:
+    """`names` in the order of the model's fields: what `Model.from_db` expects. Built that
+    way, instances skip the keyword handling of `Model.__init__`, a visible cost per request;
+    fields not read are deferred (reading one is a query, never a silent default)."""
+    return [field.attname for field in model._meta.concrete_fields if field.attname in names]
+
+
+_PROJECT_COLUMNS = _in_field_order(
+    Project,
+    [
+        "id",
+        "name",
+        "task_type",
+        "labels",
+        "scale_min",
+        "scale_max",
+        "instructions",
+        "guideline_version",
+        "gold_ratio",
+        "lease_seconds",
+        "max_active_assignments",
+    ],
+)
 
 # The SQL below is written once as templates over who claims (`{worker}`, `{vendor}`) and where
 # (`{project}`): parameters for the step-by-step claim, columns of the one-statement claim.
@@ -142,7 +152,7 @@ def projects_claimable(*, worker_id: int, vendor_id: int | None, project_id: int
 
 
 def _project(values) -> Project:
-    project = Project(**dict(zip(_PROJECT_COLUMNS, values, strict=True)))
+    project = Project.from_db(connection.alias, _PROJECT_COLUMNS, values)
     project.labels = db_json(project.labels)
     return project
 
@@ -321,41 +331,45 @@ def assignment_insert(
     return assignment_id
 
 
+_SUBMIT_MODELS = {"a": Assignment, "t": Task, "p": Project}
 _SUBMIT_COLUMNS = {
-    "a": [
-        "id",
-        "status",
-        "task_id",
-        "project_id",
-        "worker_id",
-        "is_gold",
-        "answer",
-        "check_passed",
-        "claimed_at",
-        "lease_expires_at",
-        "submitted_at",
-        "attempt",
-    ],
-    "t": ["id", "data", "gold_answer", "required", "done_count"],
-    "p": [
-        "id",
-        "name",
-        "task_type",
-        "labels",
-        "scale_min",
-        "scale_max",
-        "gold_threshold",
-        "gold_tolerance",
-        "min_seconds_per_task",
-        "kind",
-        "overlap",
-        "max_overlap",
-        "target_confidence",
-        "prior_correct",
-        "prior_seen",
-        "min_gold_accuracy",
-        "min_gold_before_block",
-    ],
+    alias: _in_field_order(_SUBMIT_MODELS[alias], names)
+    for alias, names in {
+        "a": [
+            "id",
+            "status",
+            "task_id",
+            "project_id",
+            "worker_id",
+            "is_gold",
+            "answer",
+            "check_passed",
+            "claimed_at",
+            "lease_expires_at",
+            "submitted_at",
+            "attempt",
+        ],
+        "t": ["id", "project_id", "data", "gold_answer", "required", "done_count"],
+        "p": [
+            "id",
+            "name",
+            "task_type",
+            "labels",
+            "scale_min",
+            "scale_max",
+            "gold_threshold",
+            "gold_tolerance",
+            "min_seconds_per_task",
+            "kind",
+            "overlap",
+            "max_overlap",
+            "target_confidence",
+            "prior_correct",
+            "prior_seen",
+            "min_gold_accuracy",
+            "min_gold_before_block",
+        ],
+    }.items()
 }
 _JSON = {"answer", "data", "gold_answer", "labels"}
 _TIMES = {"claimed_at", "lease_expires_at", "submitted_at"}
@@ -381,18 +395,18 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     values = iter(row)
     parts = {}
     for alias, names in _SUBMIT_COLUMNS.items():
-        fields = {}
+        fields = []
         for name in names:
             value = next(values)
             if name in _JSON:
                 value = db_json(value)
             elif name in _TIMES and value is not None:
                 value = db_datetime(value)
-            fields[name] = value
-        parts[alias] = fields
-    assignment = Assignment(**parts["a"])
-    assignment.task = Task(project_id=parts["p"]["id"], **parts["t"])
-    assignment.project = Project(**parts["p"])
+            fields.append(value)
+        parts[alias] = _SUBMIT_MODELS[alias].from_db(connection.alias, names, fields)
+    assignment = parts["a"]
+    assignment.task = parts["t"]
+    assignment.project = parts["p"]
     assignment.db_now = db_datetime(next(values))
     return assignment
 
