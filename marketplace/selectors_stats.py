@@ -21,20 +21,15 @@ def _hour_floor(moment: datetime.datetime) -> datetime.datetime:
     return moment.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _series(project: Project, *, start, periods: int, step, trunc) -> list[dict]:
-    """Regular judgments per period from `start` on, zeros included (one query)."""
+def _hourly(project: Project, start) -> dict[datetime.datetime, int]:
+    """Regular judgments per hour from `start` on (one query over at most one row per hour)."""
     rows = (
         StatsHour.objects.filter(project=project, hour__gte=start)
-        .annotate(period=trunc)
-        .values("period")
+        .values("hour")
         .annotate(n=Sum("judgments"))
         .order_by()
     )
-    counts = {row["period"]: row["n"] for row in rows}
-    return [
-        {"at": start + step * index, "judgments": counts.get(start + step * index, 0)}
-        for index in range(periods)
-    ]
+    return {row["hour"]: row["n"] for row in rows}
 
 
 def _ratio(part, whole) -> float | None:
@@ -45,23 +40,28 @@ def project_stats(*, project: Project, hours: int = 24, days: int = 14) -> dict:
     """SPEC §8's stats of a project, plus breakdowns, as of its last refresh (`as_of`; null,
     with zeros, before the first refresh has seen the project).
 
-    Three queries: the project's figures, its hourly series, its daily series.
+    Two queries: the project's figures, and its judgments per hour over the longer of the two
+    windows (at most 366 x 24 rows), from which both series are made.
     """
     figures = ProjectStats.objects.filter(project=project).first() or ProjectStats(
         project=project, as_of=None
     )
     end_hour = _hour_floor(figures.as_of or timezone.now())
-    per_hour = _series(
-        project,
-        start=end_hour - HOUR * (hours - 1),
-        periods=hours,
-        step=HOUR,
-        trunc=F("hour"),
-    )
-    end_day = end_hour.replace(hour=0)
-    per_day = _series(
-        project, start=end_day - DAY * (days - 1), periods=days, step=DAY, trunc=TruncDay("hour")
-    )
+    first_hour = end_hour - HOUR * (hours - 1)
+    first_day = end_hour.replace(hour=0) - DAY * (days - 1)
+    hourly = _hourly(project, min(first_hour, first_day))
+    per_hour = [
+        {"hour": first_hour + HOUR * n, "judgments": hourly.get(first_hour + HOUR * n, 0)}
+        for n in range(hours)
+    ]
+    daily: dict[datetime.date, int] = {}
+    for hour, n in hourly.items():
+        if hour >= first_day:
+            daily[hour.date()] = daily.get(hour.date(), 0) + n
+    per_day = [
+        {"day": day, "judgments": daily.get(day, 0)}
+        for day in ((first_day + DAY * n).date() for n in range(days))
+    ]
     currency = project.currency
     return {
         "project": project.pk,
@@ -95,10 +95,8 @@ def project_stats(*, project: Project, hours: int = 24, days: int = 14) -> dict:
         "throughput": {
             "last_hour": figures.last_hour,
             "last_24h": figures.last_24h,
-            "per_hour": [{"hour": row["at"], "judgments": row["judgments"]} for row in per_hour],
-            "per_day": [
-                {"day": row["at"].date(), "judgments": row["judgments"]} for row in per_day
-            ],
+            "per_hour": per_hour,
+            "per_day": per_day,
             "seconds_per_judgment": _ratio(figures.seconds, figures.judgments_submitted),
         },
         "quality": {

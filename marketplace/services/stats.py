@@ -76,11 +76,15 @@ def stats_refresh() -> dict:
             return {"skipped": True, "projects": 0}
         now = state.db_now
         settle = now - datetime.timedelta(seconds=SETTLE_SECONDS)
+        if state.settled_until is not None:
+            # The watermark never moves back (a clock step, a longer margin): what is settled
+            # must not be counted again as provisional.
+            settle = max(settle, state.settled_until)
         work = list(Project.objects.filter(kind=Project.Kind.WORK).values_list("pk", flat=True))
         touched = _hours_settle(work, state.settled_until, settle)
         touched |= _hours_provisional(work, settle)
         since = (state.refreshed_at or now) - datetime.timedelta(seconds=SETTLE_SECONDS)
-        due = _projects_due(touched, since=since, now=now, first=state.refreshed_at is None)
+        due = _projects_due(touched, since=since, now=now)
         for project in due:
             _project_refresh(project, now)
         state.settled_until = settle
@@ -174,7 +178,7 @@ def _hours_provisional(project_ids: list[int], since) -> set[int]:
 # --- per project --------------------------------------------------------------------------------
 
 
-def _projects_due(touched: set[int], *, since, now, first: bool) -> list[Project]:
+def _projects_due(touched: set[int], *, since, now) -> list[Project]:
     """Projects whose figures may have changed: judgments submitted (`touched`) or leases held
     since the last refresh, figures that decay with time (last hour, last 24 h, active workers),
     settings or status changed, payroll lines written, no figures yet, or figures older than
@@ -185,13 +189,12 @@ def _projects_due(touched: set[int], *, since, now, first: bool) -> list[Project
         .values_list("project_id", flat=True)
         .distinct()
     )
-    if not first:
-        lines = apps.get_model("billing", "StatementLine")
-        due.update(
-            lines.objects.filter(run__finished_at__gte=since)
-            .values_list("project_id", flat=True)
-            .distinct()
-        )
+    lines = apps.get_model("billing", "StatementLine")
+    due.update(
+        lines.objects.filter(run__finished_at__gte=since)
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
     stale = (
         Q(stats__isnull=True)
         | Q(stats__as_of__lt=now - STALE_AFTER)
