@@ -295,6 +295,9 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Touched at every commit of a running job: one that has not moved for a while lost its
+    # worker, and a redelivered run may take it over (source keys make the rerun safe).
+    progressed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
