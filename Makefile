@@ -19,11 +19,13 @@ install: $(INSTALLED)
 demo: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py refresh_stats
 	DEBUG=1 $(BIN)/python manage.py runserver --noreload 127.0.0.1:8000
 
 # With `make demo` running: a simulated crowd (honest workers and spammers) against its API.
 crowd: install
 	DEBUG=1 $(BIN)/python manage.py simulate_crowd --url http://127.0.0.1:8000 --workers 12 --spammers 3 --seconds 30
+	DEBUG=1 $(BIN)/python manage.py refresh_stats
 
 test: install
 	$(BIN)/pytest
