@@ -7,6 +7,7 @@ caller can record in each task's `source` exactly where it came from.
 """
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -51,18 +52,30 @@ _CJK = (
     "\U00020000-\U0003134f"
 )
 _CJK_CHAR = re.compile(f"[{_CJK}]")
-# Punctuation that must not open a chunk in Chinese or Japanese (it closes what precedes it);
-# full-width marks here and below are meant (RUF001).
-_CJK_NO_START = frozenset("、。，．！？：；）」』】〕〉》”’ー々ゝゞ・")  # noqa: RUF001
+# Closing punctuation: it belongs to what it closes, so a sentence or clause cut takes it along,
+# and no chunk starts with it. Full-width marks here and below are meant (RUF001).
 _CLOSERS = "\"'”’»)\\]」』）】〕〉》"  # noqa: RUF001
+_CLOSING = frozenset(_CLOSERS) - {"\\"}
+# ... and the marks that must not open a chunk in Chinese or Japanese, closers included.
+_NO_START = frozenset("、。，．！？：；ー々ゝゞ・") | _CLOSING  # noqa: RUF001
+# Characters that join the one before them into one grapheme: combining marks are found with
+# unicodedata; these are the joiner and variation selectors.
+_JOINERS = frozenset("\u200d\ufe0e\ufe0f")
+# A window with none of these has no word boundary at all (whitespace, a CJK character, or a
+# closer, which may end a CJK word begun before the window).
+_MAYBE_BOUNDARY = re.compile(f"[\\s{_CJK}{_CLOSERS}]")
 
 # Cut positions by preference, each the end of a match: after a blank line (and the whitespace
 # that follows it); after a sentence (Western enders need whitespace after them, so that "3.14"
 # and "e.g.x" stay whole; Chinese and Japanese enders do not) or a line break; after a clause mark
-# of Chinese or Japanese.
-_PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
-_SENTENCE = re.compile(f"[.!?…]+[{_CLOSERS}]*\\s+|[。！？｡]+[{_CLOSERS}]*\\s*|\\n\\s*")  # noqa: RUF001
-_CLAUSE = re.compile(f"[、，；：]+[{_CLOSERS}]*\\s*")  # noqa: RUF001
+# of Chinese or Japanese. Possessive quantifiers and the lookbehind (a run of enders is tried from
+# its first character only) keep each search linear: a long run of dots with no space after it
+# would otherwise be retried from every dot, each time backtracking through the rest.
+_PARAGRAPH = re.compile(r"\n[^\S\n]*+\n\s*+")
+_SENTENCE = re.compile(
+    f"(?<![.!?…])[.!?…]++[{_CLOSERS}]*+\\s++|[。！？｡]++[{_CLOSERS}]*+\\s*+|\\n\\s*+"  # noqa: RUF001
+)
+_CLAUSE = re.compile(f"[、，；：]++[{_CLOSERS}]*+\\s*+")  # noqa: RUF001
 
 
 def text_chunks(text: str, max_chars: int) -> Iterator[Chunk]:
@@ -72,7 +85,8 @@ def text_chunks(text: str, max_chars: int) -> Iterator[Chunk]:
     Each cut is the last one that fits, preferring a paragraph break, then a sentence end, then a
     clause mark (Chinese, Japanese), then a word boundary (whitespace, or between Chinese or
     Japanese characters). A chunk is cut inside a word only when the word alone is longer than
-    `max_chars`. Empty text gives no chunks.
+    `max_chars`, and then not inside a CRLF pair or before a combining mark or joiner when it can
+    be helped. Empty text gives no chunks.
     """
     if max_chars < 1:
         raise ValueError("max_chars must be at least 1")
@@ -100,21 +114,49 @@ def _cut(text: str, start: int, max_chars: int) -> int:
             for match in pattern.finditer(window)
             if match.start() > 0 and (match.end() <= max_chars or fits_at_limit)
         ]
-        cuts = [cut for cut in cuts if text[cut] not in _CJK_NO_START]
+        # The same test as for words, so that the two never disagree (a closer, a CRLF pair).
+        cuts = [cut for cut in cuts if _word_boundary(text, cut)]
         if cuts:
             return cuts[-1]
-    for cut in range(limit, start, -1):
-        if _word_boundary(text, cut):
+    if _MAYBE_BOUNDARY.search(window):
+        for cut in range(limit, start, -1):
+            if _word_boundary(text, cut):
+                return cut
+    # Inside a word: at the limit, unless that splits a character from what joins it.
+    for cut in range(limit, max(start, limit - _CLUSTER_CHARS), -1):
+        if not _splits_cluster(text, cut):
             return cut
     return limit
 
 
+_CLUSTER_CHARS = 32  # how far back a forced cut looks for the end of a grapheme
+
+
+def _splits_cluster(text: str, cut: int) -> bool:
+    before, after = text[cut - 1], text[cut]
+    return (
+        (before == "\r" and after == "\n")
+        or before == "\u200d"
+        or after in _JOINERS
+        or unicodedata.combining(after) != 0
+    )
+
+
 def _word_boundary(text: str, cut: int) -> bool:
+    if _splits_cluster(text, cut):
+        return False
     before, after = text[cut - 1], text[cut]
     if before.isspace() or after.isspace():
         return True
-    if after in _CJK_NO_START:
+    if after in _NO_START:
         return False
+    if before in _CLOSING:
+        # Closing punctuation belongs to what it closes: after a closed CJK sentence or word
+        # (`。」` then more) the cut is between words, as the sentence cut says.
+        at = cut - 1
+        while at > 0 and text[at] in _CLOSING:
+            at -= 1
+        before = text[at]
     return bool(_CJK_CHAR.match(before) or _CJK_CHAR.match(after))
 
 
@@ -135,21 +177,36 @@ class Segment:
     end: float
 
 
+def milliseconds(seconds: float) -> int:
+    """Seconds as the whole milliseconds segments are cut in (half to even: 0.0005 s is 0)."""
+    return round(seconds * 1000)
+
+
+def segment_options_check(seconds: float, overlap_seconds: float = 0) -> tuple[int, int]:
+    """`seconds` and `overlap_seconds` in milliseconds; ValueError unless seconds > 0 and
+    0 <= overlap_seconds < seconds once rounded to milliseconds."""
+    length, overlap = milliseconds(seconds), milliseconds(overlap_seconds)
+    if length <= 0:
+        raise ValueError("seconds must be at least 0.001")
+    if not 0 <= overlap < length:
+        raise ValueError(
+            "overlap_seconds must be at least 0 and less than seconds, in whole milliseconds"
+        )
+    return length, overlap
+
+
 def time_segments(duration: float, seconds: float, overlap_seconds: float = 0) -> Iterator[Segment]:
     """Cuts `duration` seconds into segments of `seconds`, each starting `seconds -
     overlap_seconds` after the one before; the last ends at `duration` (it may be shorter).
 
     Offsets are whole milliseconds, so that they print and compare exactly. Raises ValueError
-    (at the call) unless duration > 0, seconds > 0 and 0 <= overlap_seconds < seconds, in
+    (at the call) unless duration > 0 and the options pass `segment_options_check`, in
     milliseconds.
     """
-    total, length, overlap = (round(value * 1000) for value in (duration, seconds, overlap_seconds))
+    total = milliseconds(duration)
     if total <= 0:
-        raise ValueError("duration must be positive")
-    if length <= 0:
-        raise ValueError("seconds must be at least 0.001")
-    if not 0 <= overlap < length:
-        raise ValueError("overlap_seconds must be at least 0 and less than seconds")
+        raise ValueError("duration must be positive (at least 0.001 s in whole milliseconds)")
+    length, overlap = segment_options_check(seconds, overlap_seconds)
     return _segments(total, length, overlap)
 
 

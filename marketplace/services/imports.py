@@ -14,7 +14,6 @@ import contextlib
 import csv
 import gzip
 import hashlib
-import io
 import itertools
 import json
 import logging
@@ -25,9 +24,12 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.errors import InvalidInputError
@@ -35,6 +37,14 @@ from marketplace import splitters
 from marketplace.exceptions import ImportStateError, ProjectStateError
 from marketplace.models import ImportJob, Project, Task
 from marketplace.selectors import project_answer_format
+from marketplace.services.tasks import (
+    TaskRowError,
+    task_data_clean,
+    task_gold_clean,
+    task_project_check,
+    task_required,
+    task_row_clean,
+)
 from qc import scoring
 from workforce.models import User
 
@@ -47,11 +57,23 @@ BATCH = 20_000
 # ... or once the tasks waiting to be written hold this many characters of JSON: memory stays flat
 # whatever the size of the rows (a few batches are in flight at once).
 BATCH_CHARS = 16 * 1024 * 1024
-# One row, or one CSV cell, may hold a long document for text_chunks; memory stays bounded by it.
+# One row (a JSONL line, a CSV record) may hold a long document for text_chunks; memory stays
+# bounded by it.
 MAX_ROW_BYTES = 32 * 1024 * 1024
+# Cells per CSV record (and columns in the header): csv builds a list of them before we see it.
+MAX_COLUMNS = 10_000
+# The tasks of one row, as JSON: text_chunks and time_segments copy the row's other fields into
+# every task, so that a row with a large field and many chunks could fill memory on its own.
+MAX_ROW_TASK_CHARS = 64 * 1024 * 1024
+# A file is read to at most this many bytes once decompressed: a small gzip can expand to far
+# more than anyone means to import.
+MAX_READ_BYTES = 16 * 1024**3
+# A running job whose progress has not moved for this long lost its worker: a redelivered or
+# retried run may take it over. A batch commits in seconds; the margin is for lock waits.
+STALE_AFTER = timedelta(minutes=10)
 _MESSAGE_CHARS = 300
 _GZIP_MAGIC = b"\x1f\x8b"
-_CLOSED = (Project.Status.COMPLETED, Project.Status.ARCHIVED)
+_ENDED = (ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 # An escaped NUL or surrogate: JSON text with one is checked value by value (the database can
 # store neither); text without one is not, which is most of what reading a row would cost.
@@ -95,11 +117,20 @@ _ID_CHARS = 60  # the longest source id kept as it is in a source key (100 chara
 
 
 class _ImportAborted(Exception):
-    """Ends a job as failed, with a message for its error list."""
+    """Ends a job as failed, with a message for its error list; `line` None: the line being
+    read."""
 
-    def __init__(self, message: str, line: int):
+    def __init__(self, message: str, line: int | None = None):
         super().__init__(message)
         self.line = line
+
+
+class _Stopped(Exception):
+    """The writing thread is gone (done, failed or cancelled): the reading one stops."""
+
+
+class _RecordRefused(Exception):
+    """A CSV record refused before csv parses it (too long, too many cells); already skipped."""
 
 
 # --- options -----------------------------------------------------------------------------------
@@ -127,10 +158,14 @@ def split_options_clean(*, split: str, options: object) -> dict:
         clean["max_chars"] = _whole(clean, "max_chars", 1, scoring.TEXT_MAX_CHARS)
     if split == ImportJob.Split.TIME_SEGMENTS:
         seconds, overlap = clean["seconds"], clean["overlap_seconds"]
-        if not (_is_number(seconds) and seconds >= 0.001):
+        if not _is_number(seconds):
             raise _options_error("seconds is required: a number of at least 0.001.")
-        if not (_is_number(overlap) and 0 <= overlap < seconds):
+        if not _is_number(overlap):
             raise _options_error("overlap_seconds must be a number >= 0 and less than seconds.")
+        try:  # the splitter's own check: it compares whole milliseconds
+            splitters.segment_options_check(seconds, overlap)
+        except ValueError as error:
+            raise _options_error(f"{error}.") from None
     return clean
 
 
@@ -159,10 +194,20 @@ class ImportProgress:
     error_count: int = 0
     bytes_read: int = 0
     file_size: int = 0
+    done: bool = False
 
     @property
     def percent(self) -> float:
-        return round(100 * self.bytes_read / self.file_size, 1) if self.file_size else 100.0
+        return _percent(self.bytes_read, self.file_size, done=self.done)
+
+
+def _percent(bytes_read: int, file_size: int, *, done: bool) -> float:
+    """How far through its file a job is, by bytes read (of the gzipped file, if gzipped)."""
+    if done:
+        return 100.0
+    if not file_size:
+        return 0.0
+    return round(min(100.0, 100 * bytes_read / file_size), 1)
 
 
 # --- starting, reading, cancelling -------------------------------------------------------------
@@ -188,9 +233,13 @@ def _job_new(
         )
     if split not in OPTIONS:
         raise InvalidInputError(fields={"split": [f"Use one of: {', '.join(OPTIONS)}."]})
+    if split == ImportJob.Split.BUNDLE and project.task_type == Project.TaskType.RANKING:
+        # A bundle's data is {items: [...]}; a ranking task needs its own responses to order.
+        raise InvalidInputError(
+            fields={"split": ["A ranking project takes no bundles: each task ranks one item."]}
+        )
     options = split_options_clean(split=split, options=split_options)
-    if project.status in _CLOSED:
-        raise ProjectStateError(f"A {project.status} project takes no new tasks.")
+    task_project_check(project)
     return ImportJob(project=project, format=format, split=split, split_options=options)
 
 
@@ -250,32 +299,24 @@ def import_file(
 
 def import_percent(job: ImportJob) -> float:
     """How far through its file a job is, by bytes read (of the gzipped file, if gzipped)."""
-    if job.status == ImportJob.Status.DONE:
-        return 100.0
-    if not job.file_size:
-        return 0.0
-    return round(min(100.0, 100 * job.bytes_read / job.file_size), 1)
+    return _percent(job.bytes_read, job.file_size, done=job.status == ImportJob.Status.DONE)
 
 
 def import_cancel(*, job: ImportJob) -> ImportJob:
     """Stops a queued or running import; a running one stops at its next batch, keeping the
     tasks it already created. Idempotent; ImportStateError (409) for a finished import."""
-    now = timezone.now()
-    cancelling = ImportJob.objects.filter(pk=job.pk)
-    if cancelling.filter(status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.CANCELLED, finished_at=now
-    ):
-        # Its job will find it taken and never open the upload.
-        _upload_delete(job)
-    else:
-        cancelling.filter(status=ImportJob.Status.RUNNING).update(
-            status=ImportJob.Status.CANCELLED, finished_at=now
-        )
+    ImportJob.objects.filter(
+        pk=job.pk, status__in=(ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+    ).update(status=ImportJob.Status.CANCELLED, finished_at=timezone.now())
     job.refresh_from_db()
     if job.status != ImportJob.Status.CANCELLED:
         raise ImportStateError(
             f"This import is {job.status}; only a queued or running one can be cancelled."
         )
+    # Deleted here whatever the job was doing: a queued one is never taken now, a running one
+    # may have lost its worker. A run still reading keeps its open file (POSIX) and stops at its
+    # next batch.
+    _upload_delete(job)
     return job
 
 
@@ -288,42 +329,61 @@ def import_run(
     path: str | Path | None = None,
     on_progress: Callable[[ImportProgress], None] | None = None,
 ) -> ImportJob:
-    """Runs a queued import once (a repeated delivery finds it taken and returns): reads the
-    file at `path` (default: the upload), commits every BATCH rows the tasks of the good ones,
-    the progress and the first MAX_ERRORS errors, and stops at a cancel. A file that cannot be
-    read on (bad gzip, bad CSV header) or a project closed meanwhile fails the job; the tasks
-    already created stay. Deletes the upload when done.
+    """Runs a queued import (a repeated delivery finds it taken and returns), or takes over a
+    running one whose progress has not moved for STALE_AFTER (its worker died; source keys make
+    the rerun safe): reads the file at `path` (default: the upload), commits every BATCH rows the
+    tasks of the good ones, the progress and the first MAX_ERRORS errors, and stops at a cancel.
+    A file that cannot be read on (bad gzip, bad CSV header) or a project closed meanwhile fails
+    the job; the tasks already created stay. Deletes the upload once the job has ended.
     """
-    taken = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    jobs = ImportJob.objects.filter(pk=job_id)
+    taken = jobs.filter(status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, started_at=now, progressed_at=now
     )
+    # The application's clock on both sides: skew between hosts is seconds, the margin minutes.
+    # Jobs started before progressed_at existed have only started_at.
+    taken = taken or jobs.alias(moved=Coalesce("progressed_at", "started_at")).filter(
+        status=ImportJob.Status.RUNNING, moved__lt=now - STALE_AFTER
+    ).update(progressed_at=now)
     job = ImportJob.objects.select_related("project").get(pk=job_id)
     if not taken:
+        if job.status in _ENDED:
+            _upload_delete(job)
         return job
-    run = _Run(job, on_progress)
+    run = _Run(job, on_progress, progressed_at=now)
     try:
+        if path is None and not job.file:
+            raise _ImportAborted(
+                "The file is gone: an operator's import is retried by running the command again.",
+                0,
+            )
         run.read(Path(path) if path is not None else Path(job.file.path))
     except _ImportAborted as abort:
-        run.fail(abort.line, str(abort))
+        run.fail(run.line if abort.line is None else abort.line, str(abort))
     except Exception as error:
         logger.exception("import job %s failed", job_id)
         run.fail(run.line, f"The import stopped: {error}")
     finally:
-        _upload_delete(job)
-    job.refresh_from_db()
+        # Not while another run has taken the job over and may still be opening the file.
+        job.refresh_from_db()
+        if job.status in _ENDED:
+            _upload_delete(job)
     return job
 
 
 @dataclass
 class _Item:
-    """One good source row; `data_json` is its text when that is exactly its data."""
+    """One good source row; `data_json` is its text when that is exactly its data. `tasks` are
+    its tasks, for every split but bundle (whose tasks are made of several items)."""
 
     line: int
     data: dict
-    gold: object
+    gold: object  # normalised; None for a regular task
     source: dict
     identity: str
     data_json: str | None
+    tasks: list | None = None
 
 
 @dataclass
@@ -364,9 +424,15 @@ class _Batch:
     final: bool = False
 
 
+class _Cursor:
+    """The line the records reader is on (1-based), for a failure while it reads."""
+
+    line = 0
+
+
 class _Reader:
-    """Reads, checks and splits the rows, in batches; touches no database, so that it can run in
-    a thread of its own while the batch before is written."""
+    """Reads, checks and splits the rows, handing batches over as they fill; touches no
+    database, so that it can run in a thread of its own while the batch before is written."""
 
     def __init__(self, job: ImportJob, fmt: scoring.AnswerFormat, *, copy_lines: bool):
         self.job_id = job.pk
@@ -381,45 +447,88 @@ class _Reader:
         self.error_count = 0
         self.errors_kept = 0
         self.good_rows = 0
-        self.bundled: list[_Item] = []
+        self.rows_read = 0
+        self.rows_handed = 0
+        self.line = 0  # the last row read whole
+        self.cursor = _Cursor()
+        self.position: Callable[[], int] = lambda: 0
+        self.emit: Callable[[_Batch], None] = lambda batch: None
 
-    def batches(self, path: Path) -> Iterator[_Batch]:
-        line = rows_read = 0
+    def read(self, path: Path, emit: Callable[[_Batch], None]) -> None:
+        """Hands the batches to `emit`, the last one final. Whatever stops the reading — a file
+        that cannot be read on, an unexpected error — the good rows read before it are handed
+        over first, then _ImportAborted with the line being read is raised."""
+        self.emit = emit
         with path.open("rb") as raw:
+            self.position = raw.tell
             gzipped = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw) if gzipped else raw
-            records = _jsonl_records(stream) if self.format == "jsonl" else _csv_records(stream)
+            stream = _Bounded(gzip.GzipFile(fileobj=raw) if gzipped else raw)
+            if self.format == ImportJob.Format.JSONL:
+                records = _jsonl_records(stream, self.cursor)
+            else:
+                records = _csv_records(stream, self.cursor)
             try:
-                try:
-                    for line, row, problem, text in records:
-                        rows_read += 1
-                        if problem is None:
-                            problem = self.plan(line, row, text)
-                        if problem is not None:
-                            self.error(line, problem)
-                        if (
-                            len(self.pending) >= BATCH
-                            or rows_read % BATCH == 0
-                            or self.pending_chars >= BATCH_CHARS
-                        ):
-                            yield self.batch(line, rows_read, raw.tell())
-                except (OSError, EOFError, zlib.error) as error:
-                    raise _ImportAborted(f"The file cannot be read on: {error}", line) from None
-            except _ImportAborted:
-                # What was read before the failure still lands, bad rows reported.
-                yield self.batch(line, rows_read, raw.tell())
+                self.split_all(self.items(records))
+            except _Stopped:
                 raise
-            if self.bundled:
-                self.queue([self.bundle_task(self.bundled)])
-            yield self.batch(line, rows_read, raw.tell(), final=True)
+            except _ImportAborted as abort:
+                self.hand()
+                if abort.line is None:
+                    abort.line = self.cursor.line
+                raise
+            except (OSError, EOFError, zlib.error) as error:
+                self.hand()
+                raise _ImportAborted(
+                    f"The file cannot be read on: {error}", self.cursor.line
+                ) from None
+            except Exception as error:
+                logger.exception("import job %s: reading stopped", self.job_id)
+                self.hand()
+                raise _ImportAborted(f"The import stopped: {error}", self.cursor.line) from error
+            self.hand(final=True)
 
-    def batch(self, line: int, rows_read: int, position: int, *, final: bool = False) -> _Batch:
+    def split_all(self, items: Iterator[_Item]) -> None:
+        if self.split_name == ImportJob.Split.BUNDLE:
+            for group in splitters.bundle(items, self.options["k"]):
+                self.queue([self.bundle_task(group)])
+        else:
+            for (item,) in splitters.rows(items):
+                self.queue(item.tasks)
+
+    def items(self, records) -> Iterator[_Item]:
+        """The good rows; bad ones are recorded on the way. A batch is handed over once full,
+        here: the split above has queued the tasks of every item yielded before."""
+        for line, row, problem, text in records:
+            self.rows_read += 1
+            self.line = line
+            item = None
+            if problem is None:
+                item, problem = self.plan(line, row, text)
+            if problem is not None:
+                self.error(line, problem)
+            else:
+                yield item
+            if (
+                len(self.pending) >= BATCH
+                or self.rows_read - self.rows_handed >= BATCH
+                or self.pending_chars >= BATCH_CHARS
+            ):
+                self.hand()
+
+    def hand(self, *, final: bool = False) -> None:
         batch = _Batch(
-            self.pending, self.errors, line, rows_read, self.error_count, position, final
+            self.pending,
+            self.errors,
+            self.line,
+            self.rows_read,
+            self.error_count,
+            self.position(),
+            final,
         )
         self.pending, self.pending_chars, self.errors = [], 0, []
-        return batch
+        self.rows_handed = self.rows_read
+        self.emit(batch)
 
     def queue(self, tasks: list[_NewTask]) -> None:
         if self.copy_lines:
@@ -442,16 +551,20 @@ class _Reader:
 
     # from a row to its tasks
 
-    def plan(self, line: int, row: object, text: str | None) -> str | None:
-        """Queues the tasks of one row; returns what is wrong with it instead, if anything."""
+    def plan(self, line: int, row: object, text: str | None) -> tuple[_Item | None, str | None]:
+        """The row as an item with its tasks, or what is wrong with it. Any failure on one row
+        (a value the checks refuse, a split that cannot cut it, nesting deeper than Python
+        recurses) makes it a bad row, not a failed job."""
         try:
             item = self.item(line, row, text)
-            tasks = self.split(item)
-        except scoring.AnswerError as error:
-            return str(error)
+            if self.split_name != ImportJob.Split.BUNDLE:
+                item.tasks = self.split(item)
+        except RecursionError:
+            return None, "The row is nested too deeply."
+        except ValueError as error:  # scoring.AnswerError, TaskRowError and the like
+            return None, str(error) or type(error).__name__
         self.good_rows += 1
-        self.queue(tasks)
-        return None
+        return item, None
 
     def item(self, line: int, row: object, text: str | None) -> _Item:
         """`text` is the row's JSON text when the reader found that it cannot hold a value the
@@ -461,19 +574,23 @@ class _Reader:
         source = {}
         data_json = None
         if _is_upload_shape(row):
-            data, gold, source = row["data"], row.get("gold_answer"), row.get("source") or {}
-            if not isinstance(source, dict):
-                raise scoring.AnswerError("source must be a JSON object.")
-        elif "gold_answer" in row:
-            gold = row["gold_answer"]
-            data = {name: value for name, value in row.items() if name != "gold_answer"}
+            if self.split_name == ImportJob.Split.BUNDLE and row.get("gold_answer") is not None:
+                raise _bundle_gold_error()
+            clean = task_row_clean(self.fmt, row, check_data=text is None)
+            data, gold, source = clean.data, clean.gold, clean.source or {}
         else:
-            data, gold, data_json = row, None, text
-        if text is None or self.fmt.task_type == "ranking":
-            scoring.task_data_check(self.fmt, data)
-            scoring.storable_check(source, what="source")
-        if gold == "":
-            gold = None
+            if "gold_answer" in row:
+                gold = row["gold_answer"]
+                data = {name: value for name, value in row.items() if name != "gold_answer"}
+            else:
+                data, gold, data_json = row, None, text
+            if text is None or self.fmt.task_type == Project.TaskType.RANKING:
+                task_data_clean(self.fmt, data)
+            if gold == "" and self.format == ImportJob.Format.CSV:
+                gold = None  # an empty cell: no gold answer
+            if gold is not None and self.split_name == ImportJob.Split.BUNDLE:
+                raise _bundle_gold_error()
+            gold = self.gold(gold, data)
         source_id = data.get(self.options["id_field"])
         if source_id is None or source_id == "":
             identity = _digest(json.dumps(data, sort_keys=True, ensure_ascii=False))
@@ -489,42 +606,29 @@ class _Reader:
             source["item"] = source_id
         return _Item(line, data, gold, source, identity, data_json)
 
+    def gold(self, gold: object, data: dict) -> object:
+        """The gold answer in its stored form (None for a regular task), as the task upload
+        checks it. Gold belongs to the whole item: the chunk or segment it lands in keeps the
+        fields the answer format reads (ranking's responses)."""
+        try:
+            return task_gold_clean(self.fmt, gold, data)
+        except TaskRowError:
+            # A CSV cell is text: `3` or `["a", "b"]` there may mean a number or a list.
+            if self.format == ImportJob.Format.CSV and isinstance(gold, str):
+                with contextlib.suppress(ValueError, RecursionError):
+                    return task_gold_clean(self.fmt, _JSON.decode(gold), data)
+            raise
+
     def split(self, item: _Item) -> list[_NewTask]:
-        split = self.split_name
-        if split == ImportJob.Split.ROWS:
-            gold = self.gold(item, item.data)
-            return [_NewTask(item.data, item.source, gold, item.identity, item.data_json)]
-        if split == ImportJob.Split.BUNDLE:
-            if item.gold is not None:
-                raise scoring.AnswerError(
-                    "gold_answer: a gold answer is for one item, not a bundle; upload gold "
-                    "bundles as tasks (POST /api/v1/projects/{id}/tasks/)."
-                )
-            self.bundled.append(item)
-            if len(self.bundled) < self.options["k"]:
-                return []
-            task, self.bundled = self.bundle_task(self.bundled), []
-            return [task]
-        if split == ImportJob.Split.TEXT_CHUNKS:
+        if self.split_name == ImportJob.Split.ROWS:
+            return [_NewTask(item.data, item.source, item.gold, item.identity, item.data_json)]
+        if self.split_name == ImportJob.Split.TEXT_CHUNKS:
             return self.chunk_tasks(item)
         return self.segment_tasks(item)
 
-    def gold(self, item: _Item, data: dict) -> object:
-        """The item's gold answer in its stored form, or None for a regular task."""
-        if item.gold is None:
-            return None
-        try:
-            return scoring.answer_normalise(self.fmt, item.gold, data)
-        except scoring.AnswerError as error:
-            # A CSV cell is text: `3` or `["a", "b"]` there may mean a number or a list.
-            if self.format == ImportJob.Format.CSV and isinstance(item.gold, str):
-                try:
-                    return scoring.answer_normalise(self.fmt, json.loads(item.gold), data)
-                except (ValueError, scoring.AnswerError):
-                    pass
-            raise scoring.AnswerError(f"gold_answer: {error}") from None
-
     def bundle_task(self, items: list[_Item]) -> _NewTask:
+        # Each member was checked as task data; the bundle holds nothing else, and ranking
+        # projects take no bundles (`_job_new`), so the upload's data check holds for it too.
         source = {"import": self.job_id, "lines": [item.line for item in items]}
         ids = [item.source["item"] for item in items if "item" in item.source]
         if ids:
@@ -553,6 +657,9 @@ class _Reader:
                 f"gold_answer: a gold item must fit in one chunk; its {field} has {len(text)} "
                 f"characters (max_chars {max_chars})."
             )
+        if len(chunks) > 1:
+            others = {name: value for name, value in item.data.items() if name != field}
+            _tasks_size_check(len(chunks), len(json.dumps(others)) + len(item.source) * 20)
         tasks = []
         for chunk in chunks:
             data = {**item.data, field: chunk.text}
@@ -563,19 +670,24 @@ class _Reader:
                 "end": chunk.end,
             }
             key = f"{item.identity}#{chunk.start}-{chunk.end}"
-            tasks.append(_NewTask(data, source, self.gold(item, data), key))
+            tasks.append(_NewTask(data, source, item.gold, key))
         return tasks
 
     def segment_tasks(self, item: _Item) -> list[_NewTask]:
         field = self.options["duration_field"]
         duration = item.data.get(field)
-        if isinstance(duration, str):  # CSV cells are text
+        if isinstance(duration, str):  # CSV cells are text; float() would take "1_0" as 10
             with contextlib.suppress(ValueError):
-                duration = float(duration)
+                duration = float(duration) if "_" not in duration else duration
         if duration is None:
             raise scoring.AnswerError(f"Field {field!r} is missing.")
         if not (_is_number(duration) and duration > 0):
             raise scoring.AnswerError(f"{field} must be a positive number of seconds.")
+        if splitters.milliseconds(duration) <= 0:
+            raise scoring.AnswerError(
+                f"{field} is {duration} s: segments are cut in whole milliseconds, so it must be "
+                "more than 0.0005."
+            )
         segments = _pieces(
             splitters.time_segments(
                 duration, self.options["seconds"], self.options["overlap_seconds"]
@@ -586,25 +698,51 @@ class _Reader:
                 f"gold_answer: a gold item must fit in one segment; it lasts {duration} s "
                 f"(seconds {self.options['seconds']})."
             )
+        if len(segments) > 1:
+            _tasks_size_check(len(segments), len(item.data_json or json.dumps(item.data)))
         tasks = []
         for segment in segments:
             span = {"start": segment.start, "end": segment.end}
             data = {**item.data, "segment": span}
             source = {**item.source, "segment": segment.index, **span}
             key = f"{item.identity}#{_seconds_text(segment.start)}-{_seconds_text(segment.end)}"
-            tasks.append(_NewTask(data, source, self.gold(item, data), key))
+            tasks.append(_NewTask(data, source, item.gold, key))
         return tasks
+
+
+def _bundle_gold_error() -> scoring.AnswerError:
+    return scoring.AnswerError(
+        "gold_answer: a gold answer is for one item, not a bundle; upload gold "
+        "bundles as tasks (POST /api/v1/projects/{id}/tasks/)."
+    )
+
+
+def _tasks_size_check(count: int, copied_chars: int) -> None:
+    """Refuses a row whose chunks or segments, each a copy of its other fields, would hold more
+    than MAX_ROW_TASK_CHARS of JSON between them: one row must not fill memory."""
+    if count * copied_chars > MAX_ROW_TASK_CHARS:
+        raise scoring.AnswerError(
+            f"The row's {count} tasks would each copy {copied_chars:,} characters of its other "
+            f"fields, more than {MAX_ROW_TASK_CHARS // 2**20} MB in all: move large fields out of "
+            "the row or cut larger pieces."
+        )
 
 
 class _Run:
     """Writes what a `_Reader` thread reads: one transaction per batch, which also reports the
-    progress and is where a cancel is seen."""
+    progress and is where a cancel or a takeover by another run is seen."""
 
-    def __init__(self, job: ImportJob, on_progress):
+    def __init__(self, job: ImportJob, on_progress, *, progressed_at):
         self.job = job
         self.on_progress = on_progress
         self.fmt = project_answer_format(job.project)
+        # This run's mark on the job: another run that takes the job over replaces it.
+        self.progressed_at = progressed_at
         self.progress = ImportProgress(file_size=job.file_size)
+        # A run that takes over a dead one reads the file again: the tasks the dead run created
+        # come back as skipped, and are counted as created (once) instead.
+        self.created_before = job.tasks_created
+        self.created = self.skipped = 0
         self.errors: list[dict] = []
         self.line = 0
 
@@ -629,45 +767,53 @@ class _Run:
 
     def commit(self, batch: _Batch) -> bool:
         """Inserts a batch's tasks and reports progress in one transaction; False when the job
-        was cancelled (nothing is written then)."""
+        was cancelled or taken over (nothing is written then)."""
         self.line = batch.line
-        with transaction.atomic():
+        now = timezone.now()
+        with transaction.atomic(durable=True):
             # The project is locked against settings changes (which lock it FOR UPDATE) so that
             # its status, overlap and answer format are the ones in force as the rows land. FOR
             # NO KEY UPDATE: claims insert assignments, which take FOR KEY SHARE on the project,
             # and must not wait for an import.
             project = Project.objects.select_for_update(no_key=True).get(pk=self.job.project_id)
-            status = (
+            status, progressed_at = (
                 ImportJob.objects.select_for_update()
-                .values_list("status", flat=True)
+                .values_list("status", "progressed_at")
                 .get(pk=self.job.pk)
             )
-            if status != ImportJob.Status.RUNNING:
+            if status != ImportJob.Status.RUNNING or progressed_at != self.progressed_at:
                 return False
-            if project.status in _CLOSED:
+            try:
+                task_project_check(project)
+            except ProjectStateError:
                 raise _ImportAborted(
                     f"The project was {project.status} during the import.", batch.line
-                )
+                ) from None
             self.check_format(project, batch.line)
             created = _insert(project, batch.tasks) if batch.tasks else 0
+            self.created += created
+            self.skipped += len(batch.tasks) - created
             progress = self.progress
-            progress.tasks_created += created
-            progress.tasks_skipped += len(batch.tasks) - created
+            progress.tasks_created = self.created_before + self.created
+            progress.tasks_skipped = max(0, self.skipped - self.created_before)
             progress.rows_read, progress.error_count = batch.rows_read, batch.error_count
             progress.bytes_read = progress.file_size if batch.final else batch.bytes_read
+            progress.done = batch.final
             changes = {
                 "rows_read": progress.rows_read,
                 "tasks_created": progress.tasks_created,
                 "tasks_skipped": progress.tasks_skipped,
                 "bytes_read": progress.bytes_read,
                 "error_count": progress.error_count,
+                "progressed_at": now,
             }
             if batch.errors:
                 self.errors.extend(batch.errors)
                 changes["errors"] = self.errors
             if batch.final:
-                changes.update(status=ImportJob.Status.DONE, finished_at=timezone.now())
+                changes.update(status=ImportJob.Status.DONE, finished_at=now)
             ImportJob.objects.filter(pk=self.job.pk).update(**changes)
+        self.progressed_at = now
         if self.on_progress is not None:
             self.on_progress(progress)
         return True
@@ -690,10 +836,12 @@ class _Run:
 
     def fail(self, line: int, message: str) -> None:
         errors = [*self.errors[: MAX_ERRORS - 1], {"line": line, "message": message}]
-        ImportJob.objects.filter(pk=self.job.pk, status=ImportJob.Status.RUNNING).update(
+        ImportJob.objects.filter(
+            pk=self.job.pk, status=ImportJob.Status.RUNNING, progressed_at=self.progressed_at
+        ).update(
             status=ImportJob.Status.FAILED,
             errors=errors,
-            error_count=self.progress.error_count + 1,
+            error_count=F("error_count") + 1,
             finished_at=timezone.now(),
         )
 
@@ -702,21 +850,22 @@ def _read_ahead(reader: _Reader, path: Path, batches: queue.Queue, stop: threadi
     """The reading thread: hands batches over until the last, a failure (raised by the writing
     thread), or a stop."""
 
-    def hand(item) -> bool:
+    def hand(item) -> None:
         while not stop.is_set():
             try:
                 batches.put(item, timeout=0.1)
-                return True
+                return
             except queue.Full:
                 continue
-        return False
+        raise _Stopped
 
     try:
-        for batch in reader.batches(path):
-            if not hand(batch):
-                return
+        reader.read(path, hand)
+    except _Stopped:
+        return
     except Exception as error:
-        hand(error)
+        with contextlib.suppress(_Stopped):
+            hand(error)
 
 
 def _upload_delete(job: ImportJob) -> None:
@@ -776,7 +925,7 @@ def _insert(project: Project, tasks: list) -> int:
                 source=task.source,
                 is_gold=task.gold is not None,
                 gold_answer=task.gold,
-                required=0 if task.gold is not None else project.overlap,
+                required=task_required(project, is_gold=task.gold is not None),
                 source_key=task.key,
             )
             for task in tasks
@@ -805,9 +954,14 @@ def _insert_postgres(project: Project, lines: list[str]) -> int:
             f"INSERT INTO {Task._meta.db_table} (project_id, data, source, is_gold, gold_answer, "
             "shuffle, status, required, live_count, done_count, created_at, source_key) "
             "SELECT %s, data, source, gold_answer IS NOT NULL, gold_answer, random(), %s, "
-            "CASE WHEN gold_answer IS NULL THEN %s ELSE 0 END, 0, 0, now(), source_key "
+            "CASE WHEN gold_answer IS NULL THEN %s ELSE %s END, 0, 0, now(), source_key "
             f"FROM {_BATCH_TABLE} ON CONFLICT DO NOTHING",
-            [project.pk, Task.Status.OPEN, project.overlap],
+            [
+                project.pk,
+                Task.Status.OPEN,
+                task_required(project, is_gold=False),
+                task_required(project, is_gold=True),
+            ],
         )
         return cursor.rowcount
 
@@ -815,11 +969,34 @@ def _insert_postgres(project: Project, lines: list[str]) -> int:
 # --- readers: (line, row, problem, text) per row, `line` 1-based -------------------------------
 
 
-def _jsonl_records(stream) -> Iterator[tuple[int, object, str | None, str | None]]:
+class _Bounded:
+    """The file's lines, refused past MAX_READ_BYTES read (decompressed): a gzip bomb stops
+    there instead of running for hours."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.read = 0
+
+    def readline(self, limit: int) -> bytes:
+        line = self.stream.readline(limit)
+        self.read += len(line)
+        if self.read > MAX_READ_BYTES:
+            raise _ImportAborted(
+                f"The file holds more than {MAX_READ_BYTES // 1024**3} GiB (once decompressed): "
+                "split it into several imports."
+            )
+        return line
+
+
+def _jsonl_records(stream, cursor: _Cursor) -> Iterator[tuple[int, object, str | None, str | None]]:
     """(line, row, problem, text) per row; `text` only when no value in it can be one the
     database refuses."""
     line = 0
-    while raw := stream.readline(MAX_ROW_BYTES + 1):
+    while True:
+        cursor.line = line + 1
+        raw = stream.readline(MAX_ROW_BYTES + 1)
+        if not raw:
+            return
         line += 1
         if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
             while (rest := stream.readline(MAX_ROW_BYTES)) and not rest.endswith(b"\n"):
@@ -839,47 +1016,137 @@ def _jsonl_records(stream) -> Iterator[tuple[int, object, str | None, str | None
             continue
         if line == 1:
             text = text.removeprefix("\ufeff")
-        try:
-            row = _JSON.decode(text)
-        except _NotFinite:
-            yield line, None, "NaN, an infinity or a number too large: it cannot be stored.", None
-            continue
-        except ValueError as error:
-            yield line, None, f"Bad JSON: {error.msg} (column {error.colno}).", None
+        row, problem = _json_row(text)
+        if problem is not None:
+            yield line, None, problem, None
             continue
         yield line, row, None, None if "\\u" in text and _SUSPECT_ESCAPE.search(text) else text
 
 
-def _csv_records(stream) -> Iterator[tuple[int, object, str | None, None]]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+def _json_row(text: str) -> tuple[object, str | None]:
     try:
-        yield from _csv_rows(csv.reader(text))
-    finally:
-        text.detach()  # the caller's file stays open: it still reports the position read
+        return _JSON.decode(text), None
+    except _NotFinite:
+        return None, "NaN, an infinity or a number too large: it cannot be stored."
+    except json.JSONDecodeError as error:
+        return None, f"Bad JSON: {error.msg} (column {error.colno})."
+    except ValueError as error:  # e.g. an integer past Python's digit limit
+        return None, f"Bad JSON: {error}."
+    except RecursionError:
+        return None, "Bad JSON: nested too deeply."
 
 
-def _csv_rows(reader) -> Iterator[tuple[int, object, str | None, None]]:
+class _CsvLines:
+    """Physical lines for csv.reader, as str, read at most MAX_ROW_BYTES at a time: a file with
+    no line break is not read whole into one line. A record longer than MAX_ROW_BYTES, or with
+    more than MAX_COLUMNS cells, is refused before csv builds it: the rest of it is skipped and
+    _RecordRefused raised instead of a line."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.line = 0  # physical lines read, skipped ones too
+        self.record_line = 1  # where the record being read starts
+        self.quoted = False  # inside a quoted cell at the end of the line before
+        self.record_bytes = 0
+        self.cells = 1
+
+    def __iter__(self):
+        return self
+
+    def record_end(self) -> None:
+        """csv finished a record: the next line starts one."""
+        self.record_line, self.quoted = self.line + 1, False
+        self.record_bytes, self.cells = 0, 1
+
+    def __next__(self) -> str:
+        raw = self.stream.readline(MAX_ROW_BYTES + 1)
+        if not raw:
+            raise StopIteration
+        self.line += 1
+        self.record_bytes += len(raw)
+        quoted = self.quoted
+        if b'"' in raw:
+            self.quoted ^= raw.count(b'"') % 2 == 1
+        if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
+            self.refuse(f"The line is longer than {MAX_ROW_BYTES} bytes.", raw)
+        text = raw.decode("utf-8", "surrogateescape")
+        if self.line == 1:
+            text = text.removeprefix("\ufeff")
+        if "," in text:
+            self.cells += _unquoted_commas(text, quoted, MAX_COLUMNS)
+        if self.record_bytes > MAX_ROW_BYTES:
+            self.refuse(f"The record is longer than {MAX_ROW_BYTES} bytes.", raw)
+        if self.cells > MAX_COLUMNS:
+            self.refuse(f"The record has more than {MAX_COLUMNS} cells.", raw)
+        return text
+
+    def refuse(self, message: str, raw: bytes) -> None:
+        """Skips the rest of the record (to the end of its line, then while a quoted cell is
+        open, by the parity of quotes) and raises _RecordRefused."""
+        quoted = self.quoted
+        while not raw.endswith(b"\n") or quoted:
+            continues = not raw.endswith(b"\n")  # the same physical line, or the next one
+            raw = self.stream.readline(MAX_ROW_BYTES + 1)
+            if not raw:
+                break
+            if not continues:
+                self.line += 1
+            quoted ^= raw.count(b'"') % 2 == 1
+        line = self.record_line
+        self.record_end()
+        raise _RecordRefused(line, message)
+
+
+_QUOTED_OR_COMMA = re.compile(r'"[^"]*"?|,')
+
+
+def _unquoted_commas(text: str, quoted: bool, most: int) -> int:
+    """Commas outside quoted cells in a line (an upper bound on its cells), up to `most`."""
+    if '"' not in text:
+        return 0 if quoted else text.count(",")
+    start = 0
+    if quoted:  # the line opens inside a quoted cell: it runs to the next quote
+        start = text.find('"') + 1
+    count = 0
+    for match in _QUOTED_OR_COMMA.finditer(text, start):
+        if match.group() == ",":
+            count += 1
+            if count >= most:
+                break
+    return count
+
+
+def _csv_records(stream, cursor: _Cursor) -> Iterator[tuple[int, object, str | None, None]]:
+    lines = _CsvLines(stream)
+    reader = csv.reader(lines)
     try:
+        cursor.line = 1
         header = next(reader)
     except StopIteration:
         return
     except csv.Error as error:
         raise _ImportAborted(f"Bad CSV header: {error}", 1) from None
+    except _RecordRefused as refused:
+        raise _ImportAborted(f"Bad CSV header: {refused.args[1]}", 1) from None
     problem = _header_problem(header)
     if problem:
         raise _ImportAborted(problem, 1)
-    line = reader.line_num
+    lines.record_end()
     while True:
-        start = line + 1
+        start = cursor.line = lines.record_line
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            line = reader.line_num
+            lines.record_end()
             yield start, None, f"Bad CSV: {error}.", None
             continue
-        line = reader.line_num
+        except _RecordRefused as refused:
+            line, message = refused.args
+            yield line, None, message, None
+            continue
+        lines.record_end()
         if not cells:
             continue
         yield start, *_csv_row(header, cells), None
