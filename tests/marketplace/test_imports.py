@@ -759,3 +759,294 @@ def test_a_real_worker_runs_an_upload(celery_worker, manager_pat):
 
     assert (job["status"], job["tasks_created"], job["percent"]) == ("done", 2_000, 100.0)
     assert Task.objects.filter(project=project, is_gold=False, required=1).count() == 2_000
+
+
+# --- review fixes: one bad row never fails the job ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        (b'{"text": "huge", "n": ' + b"1" * 4_301 + b"}\n", "Bad JSON"),
+        (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", "nested too deeply"),
+    ],
+    ids=["int-digit-limit", "deep-nesting"],
+)
+def test_a_row_python_cannot_decode_is_a_bad_row(run_import, project, bad_line, message):
+    content = jsonl({"text": "before"}) + bad_line + jsonl({"text": "after"})
+
+    job = run_import(project, content)
+
+    assert (job["status"], job["rows_read"], job["tasks_created"]) == ("done", 3, 2)
+    assert [error["line"] for error in job["errors"]] == [2]
+    assert message in job["errors"][0]["message"]
+
+
+def test_a_csv_gold_cell_nested_too_deeply_is_a_bad_row(run_import, project):
+    content = b"text,gold_answer\nok,positive\ndeep," + b"[" * 100_000 + b"\nok2,\n"
+
+    job = run_import(project, content, name="items.csv")
+
+    assert (job["status"], job["tasks_created"]) == ("done", 2)
+    assert [error["line"] for error in job["errors"]] == [3]
+    assert job["errors"][0]["message"].startswith("gold_answer:")
+
+
+def test_a_duration_under_half_a_millisecond_is_a_bad_row(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+
+    job = run_import(
+        project,
+        jsonl({"id": 1, "duration": 2}, {"id": 2, "duration": 0.0004}, {"id": 3, "duration": 1}),
+        split="time_segments",
+        split_options={"seconds": 1},
+    )
+
+    assert (job["status"], job["tasks_created"]) == ("done", 3)
+    assert [error["line"] for error in job["errors"]] == [2]
+    assert "milliseconds" in job["errors"][0]["message"]
+
+
+def test_an_unexpected_failure_lands_the_good_rows_and_names_the_line(
+    run_import, project, monkeypatch
+):
+    # Anything the row checks do not expect, while reading row 3: rows 1-2 still land.
+    real = imports._Reader.plan
+
+    def plan(self, line, row, text):
+        if line == 3:
+            raise KeyError("boom")
+        return real(self, line, row, text)
+
+    monkeypatch.setattr(imports._Reader, "plan", plan)
+
+    job = run_import(project, jsonl(*({"text": f"t{n}"} for n in range(5))))
+
+    assert (job["status"], job["tasks_created"]) == ("failed", 2)
+    assert job["errors"][-1]["line"] == 3
+    assert "boom" in job["errors"][-1]["message"]
+
+
+def test_a_csv_duration_with_underscores_is_not_a_number(run_import, manager_pat):
+    project = factories.project_create(manager_pat, task_type="text")
+
+    job = run_import(
+        project,
+        b"id,duration\na,1_0\nb,10\n",
+        name="audio.csv",
+        split="time_segments",
+        split_options={"seconds": 5},
+    )
+
+    assert job["tasks_created"] == 2
+    assert [error["line"] for error in job["errors"]] == [2]
+
+
+def test_a_gold_answer_left_empty_in_jsonl_is_checked_like_the_upload(run_import, project):
+    job = run_import(
+        project,
+        jsonl(
+            {"text": "flat", "gold_answer": ""},
+            {"data": {"text": "upload shape"}, "gold_answer": ""},
+            {"text": "regular"},
+        ),
+    )
+
+    assert [error["line"] for error in job["errors"]] == [1, 2]
+    assert all(error["message"].startswith("gold_answer:") for error in job["errors"])
+    # The upload endpoint refuses the same row.
+    response = api_client(project.managers.first()).post(
+        f"/api/v1/projects/{project.id}/tasks/",
+        [{"data": {"text": "upload shape"}, "gold_answer": ""}],
+        format="json",
+    )
+    assert response.status_code == 400 and "gold_answer" in response.json()[0]
+
+
+# --- review fixes: options and splits refused up front ------------------------------------------
+
+
+def test_segment_options_are_checked_in_milliseconds_as_the_splitter_does(manager_pat, project):
+    response = upload(
+        api_client(manager_pat),
+        project,
+        jsonl({"duration": 1}),
+        split="time_segments",
+        split_options={"seconds": 0.0025, "overlap_seconds": 0.0024},
+    )
+
+    assert response.status_code == 400
+    assert "split_options" in response.json()
+    assert not ImportJob.objects.exists()
+
+
+def test_a_ranking_project_takes_no_bundles(manager_pat):
+    ranking = factories.project_create(manager_pat, task_type="ranking")
+    responses = [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}]
+
+    response = upload(
+        api_client(manager_pat),
+        ranking,
+        jsonl({"prompt": "p", "responses": responses}),
+        split="bundle",
+        split_options={"k": 2},
+    )
+
+    assert response.status_code == 400
+    assert "split" in response.json()
+    assert not ImportJob.objects.exists()
+
+
+# --- review fixes: memory bounds -----------------------------------------------------------------
+
+
+def test_a_csv_line_too_long_is_a_bad_row_read_in_pieces(run_import, project, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ROW_BYTES", 100)
+    content = b"text\nshort\n" + b"x" * 1_000 + b"\nafter\n"
+
+    job = run_import(project, content, name="items.csv")
+
+    assert (job["status"], job["tasks_created"]) == ("done", 2)
+    assert job["errors"] == [{"line": 3, "message": "The line is longer than 100 bytes."}]
+    assert sorted(Task.objects.values_list("data__text", flat=True)) == ["after", "short"]
+
+
+def test_a_csv_record_too_long_across_lines_is_skipped_whole(run_import, project, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ROW_BYTES", 100)
+    long_cell = "\n".join(["y" * 40] * 5)  # a quoted cell over 5 lines, 204 bytes
+    content = f'text\nshort\n"{long_cell}"\nafter\n'.encode()
+
+    job = run_import(project, content, name="items.csv")
+
+    assert job["tasks_created"] == 2
+    assert job["errors"] == [{"line": 3, "message": "The record is longer than 100 bytes."}]
+    after = Task.objects.get(data__text="after")
+    assert after.source["line"] == 8
+
+
+def test_a_csv_record_with_too_many_cells_is_refused_before_parsing(
+    run_import, project, monkeypatch
+):
+    monkeypatch.setattr(imports, "MAX_COLUMNS", 10)
+    content = b'text,note\na,"b, c, d, e, f, g, h, i, j, k, l"\n' + b"x," * 20 + b"\nz,w\n"
+
+    job = run_import(project, content, name="items.csv")
+
+    assert job["tasks_created"] == 2  # commas inside quotes are not cells
+    assert job["errors"] == [{"line": 3, "message": "The record has more than 10 cells."}]
+
+
+def test_a_file_past_the_read_limit_fails_with_the_rows_before_it(run_import, project, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_READ_BYTES", 1_000)
+    content = gzip.compress(jsonl(*({"id": n, "text": "x" * 50} for n in range(100))))
+
+    job = run_import(project, content, format="jsonl")
+
+    assert job["status"] == "failed"
+    assert "once decompressed" in job["errors"][-1]["message"]
+    assert 0 < job["tasks_created"] == job["rows_read"] < 100
+
+
+def test_a_row_whose_chunks_would_copy_too_much_is_a_bad_row(run_import, manager_pat, monkeypatch):
+    monkeypatch.setattr(imports, "MAX_ROW_TASK_CHARS", 10_000)
+    project = factories.project_create(manager_pat, task_type="text")
+    text = "word " * 200
+
+    job = run_import(
+        project,
+        jsonl({"id": 1, "text": text, "big": "z" * 1_000}, {"id": 2, "text": text}),
+        split="text_chunks",
+        split_options={"max_chars": 100},
+    )
+
+    assert [error["line"] for error in job["errors"]] == [1]
+    assert "move large fields" in job["errors"][0]["message"]
+    assert job["tasks_created"] == 10
+
+
+# --- review fixes: a dead worker's job ----------------------------------------------------------
+
+
+def test_a_stale_running_job_is_taken_over_by_a_redelivery(manager_pat, project, media):
+    client = api_client(manager_pat)
+    content = jsonl(*({"id": n, "text": f"t{n}"} for n in range(5)))
+    job_id = upload(client, project, content).json()["id"]
+    # A worker took it, landed two rows and died.
+    started = imports.timezone.now() - imports.STALE_AFTER * 2
+    ImportJob.objects.filter(pk=job_id).update(
+        status="running", started_at=started, progressed_at=started, tasks_created=2
+    )
+    job = ImportJob.objects.get(pk=job_id)
+    for n in range(2):
+        Task.objects.create(project=project, data={"id": n}, source_key=f"id:{n}")
+
+    job = imports.import_run(job_id=job_id)
+
+    assert (job.status, job.tasks_created, job.tasks_skipped) == ("done", 5, 0)
+    assert Task.objects.filter(project=project).count() == 5
+    assert job.started_at == started and not job.file
+
+
+def test_a_running_job_that_moves_is_not_taken_over(manager_pat, project):
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl({"text": "a"})).json()["id"]
+    now = imports.timezone.now()
+    ImportJob.objects.filter(pk=job_id).update(status="running", started_at=now, progressed_at=now)
+
+    job = imports.import_run(job_id=job_id)
+
+    assert job.status == "running" and job.file
+    assert not Task.objects.filter(project=project).exists()
+
+
+def test_a_run_taken_over_stops_writing(manager_pat, project, monkeypatch):
+    monkeypatch.setattr(imports, "BATCH", 10)
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl(*({"text": f"t{n}"} for n in range(35)))).json()["id"]
+
+    def taken_over(progress):
+        if progress.rows_read == 10:  # another run took the job: it owns the job row now
+            ImportJob.objects.filter(pk=job_id).update(progressed_at=imports.timezone.now())
+
+    job = imports.import_run(job_id=job_id, on_progress=taken_over)
+
+    assert (job.status, job.tasks_created) == ("running", 10)
+    assert job.file  # the other run still reads it
+
+
+def test_cancelling_a_running_job_deletes_its_upload(manager_pat, project):
+    client = api_client(manager_pat)
+    job_id = upload(client, project, jsonl({"text": "a"})).json()["id"]
+    ImportJob.objects.filter(pk=job_id).update(status="running")  # its worker died
+
+    response = client.post(f"/api/v1/imports/{job_id}/cancel/")
+
+    assert response.json()["status"] == "cancelled"
+    assert not ImportJob.objects.get(pk=job_id).file
+
+
+def test_the_command_imports_into_work_projects_only(manager_pat, tmp_path):
+    exam = factories.project_create(manager_pat, kind=Project.Kind.EXAM)
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(jsonl({"text": "a"}))
+
+    with pytest.raises(CommandError, match="No work project"):
+        call_command("import_tasks", str(exam.id), str(path))
+    assert not Task.objects.filter(project=exam).exists()
+
+
+def test_bundles_are_made_by_the_splitter(run_import, project, monkeypatch):
+    calls = []
+    real = imports.splitters.bundle
+
+    def bundle(items, k):
+        calls.append(k)
+        return real(items, k)
+
+    monkeypatch.setattr(imports.splitters, "bundle", bundle)
+
+    job = run_import(
+        project, jsonl({"text": "a"}, {"text": "b"}), split="bundle", split_options={"k": 2}
+    )
+
+    assert (calls, job["tasks_created"]) == ([2], 1)

@@ -32,9 +32,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        project = Project.objects.filter(pk=options["project"]).first()
+        # Exam projects hold an exam's questions (qc.Exam): never an import target.
+        project = Project.objects.filter(pk=options["project"], kind=Project.Kind.WORK).first()
         if project is None:
-            raise CommandError(f"No project {options['project']}.")
+            raise CommandError(f"No work project {options['project']}.")
         if not options["file"].is_file():
             raise CommandError(f"No file {options['file']}.")
         try:
