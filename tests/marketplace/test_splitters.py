@@ -3,12 +3,20 @@
 # ruff: noqa: RUF001 (full-width Chinese and Japanese punctuation is the point here)
 
 import itertools
+import time
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from marketplace.splitters import bundle, is_mid_word, rows, text_chunks, time_segments
+from marketplace.splitters import (
+    bundle,
+    is_mid_word,
+    rows,
+    segment_options_check,
+    text_chunks,
+    time_segments,
+)
 
 
 def texts(text: str, max_chars: int) -> list[str]:
@@ -105,6 +113,29 @@ def test_chunks_keep_their_offsets():
     assert all(text[c.start : c.end] == c.text for c in chunks)
 
 
+def test_a_long_run_of_dots_is_chunked_in_linear_time():
+    text = "." * 200_000
+
+    started = time.perf_counter()
+    for max_chars in (32_000, 1_000):
+        assert "".join(texts(text, max_chars)) == text
+
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_cut_after_closing_punctuation_is_a_word_boundary_too():
+    text = 'aa。"a'
+
+    assert texts(text, 4) == ['aa。"', "a"]
+    assert not is_mid_word(text, 4)
+
+
+def test_forced_cuts_never_split_crlf_or_a_combining_mark():
+    assert texts("ab\r\ncd", 3) == ["ab", "\r\n", "cd"]
+    assert texts("abe\u0301fg", 3) == ["ab", "e\u0301f", "g"]
+    assert not any(chunk.endswith("\r") for chunk in texts("x\r\n" * 50, 7))
+
+
 def test_max_chars_must_be_positive():
     with pytest.raises(ValueError):
         list(text_chunks("text", 0))
@@ -113,7 +144,12 @@ def test_max_chars_must_be_positive():
 # --- text chunks: properties -------------------------------------------------------------------
 
 _alphabet = st.sampled_from(
-    [*list("abcdefghij"), " ", " ", "\n", "\n\n", ".", "!", "?", ",", "漢", "字", "。", "、", "」"]
+    [
+        *list("abcdefghij"),
+        *[" ", " ", "\n", "\n\n", "\r\n", ".", "!", "?", ",", "…"],
+        *["漢", "字", "。", "、", "」", "「", '"', "'", "(", ")", "[", "]", "»"],
+        *["e\u0301", "\U0001f469\u200d\U0001f4bb", "\u2764\ufe0f"],
+    ]
 )
 _texts = st.lists(_alphabet, max_size=300).map("".join) | st.text(max_size=300)
 
@@ -174,6 +210,14 @@ def test_segment_offsets_are_whole_milliseconds():
 def test_bad_segment_arguments_fail_at_the_call(duration, seconds, overlap):
     with pytest.raises(ValueError):
         time_segments(duration, seconds, overlap)
+
+
+def test_segment_options_are_compared_in_whole_milliseconds():
+    assert segment_options_check(10, 2.5) == (10_000, 2_500)
+    with pytest.raises(ValueError):
+        segment_options_check(0.0025, 0.0024)  # both 2 ms: no overlap less than the length
+    with pytest.raises(ValueError):
+        time_segments(0.0004, 1)
 
 
 @given(
