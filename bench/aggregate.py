@@ -9,79 +9,22 @@ truth; twice, reporting the median (../shared/BENCHMARKS.md).
 """
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
+import benchdb
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_aggregate"
+DSN = benchdb.url(DATABASE)
 LABELS = ["cat", "dog", "bird"]
-
-CHILD = """
-import os, resource, sys, time, django
-django.setup()
-from qc.models import AggregationJob
-from qc.services.aggregation import aggregation_run
-job_id = int(sys.argv[1])
-started = time.perf_counter()
-aggregation_run(job_id=job_id)
-seconds = time.perf_counter() - started
-job = AggregationJob.objects.get(pk=job_id)
-assert job.status == "done", job.error
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, job.iterations)
-"""
-
-
-def env() -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-        "SECRET_KEY": "bench-only",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-
-
-def run_django(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env(), check=True, capture_output=True, text=True
-    ).stdout
-
-
-def create_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    run_django("manage.py", "migrate", "--noinput", "-v", "0")
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 def load(tasks: int, workers: int) -> int:
     """Synthetic project in set-based SQL; returns the project id."""
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
     labels_json = "[" + ",".join(f'"{label}"' for label in LABELS) + "]"
-    with psycopg.connect(dsn, autocommit=True) as db:
-        db.execute(
-            "INSERT INTO workforce_user (password, is_superuser, username, first_name, "
-            "last_name, email, is_staff, is_active, date_joined, role) VALUES "
-            "('!', false, 'bench_manager', '', '', '', false, true, now(), 'manager')"
-        )
-        db.execute(
-            "INSERT INTO workforce_user (password, is_superuser, username, first_name, "
-            "last_name, email, is_staff, is_active, date_joined, role) "
-            "SELECT '!', false, 'w' || g, '', '', '', false, true, now(), 'worker' "
-            "FROM generate_series(1, %s) g",
-            [workers],
-        )
+    with psycopg.connect(DSN, autocommit=True) as db:
+        benchdb.insert_users(db, workers)
         db.execute(
             "INSERT INTO workforce_worker (user_id, kind, status, created_at) "
             "SELECT id, 'freelancer', 'active', now() FROM workforce_user WHERE role = 'worker'"
@@ -107,9 +50,9 @@ def load(tasks: int, workers: int) -> int:
             "FROM workforce_worker w"
         )
         db.execute(
-            "INSERT INTO marketplace_task (project_id, data, is_gold, status, required, "
+            "INSERT INTO marketplace_task (project_id, data, is_gold, shuffle, status, required, "
             "live_count, done_count, created_at) SELECT %s, jsonb_build_object('truth', "
-            "floor(random() * 3)::int), false, 'complete', 3, 3, 3, now() "
+            "floor(random() * 3)::int), false, random(), 'complete', 3, 3, 3, now() "
             "FROM generate_series(1, %s)",
             [project, tasks],
         )
@@ -132,8 +75,7 @@ def load(tasks: int, workers: int) -> int:
 
 
 def queue_job(project: int, method: str) -> int:
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
-    with psycopg.connect(dsn, autocommit=True) as db:
+    with psycopg.connect(DSN, autocommit=True) as db:
         return db.execute(
             "INSERT INTO qc_aggregationjob (project_id, method, status, tasks_updated, "
             "iterations, error, created_by_id, created_at) SELECT %s, %s, 'queued', 0, 0, '', "
@@ -142,9 +84,15 @@ def queue_job(project: int, method: str) -> int:
         ).fetchone()[0]
 
 
+def iterations(job: int) -> int:
+    with psycopg.connect(DSN) as db:
+        return db.execute(
+            "SELECT iterations FROM qc_aggregationjob WHERE id = %s", [job]
+        ).fetchone()[0]
+
+
 def accuracy() -> float:
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
-    with psycopg.connect(dsn) as db:
+    with psycopg.connect(DSN) as db:
         return db.execute(
             "SELECT avg(((ARRAY['cat','dog','bird'])[t.truth + 1] = r.consensus #>> '{}')::int)"
             " FROM qc_taskresult r JOIN bench_truth t ON t.id = r.task_id"
@@ -158,7 +106,7 @@ def main() -> None:
     parser.add_argument("--method", default="dawid_skene")
     parser.add_argument("--runs", type=int, default=2)
     options = parser.parse_args()
-    create_database()
+    benchdb.create_database(DATABASE)
     try:
         started = time.perf_counter()
         project = load(options.tasks, options.workers)
@@ -167,9 +115,14 @@ def main() -> None:
         )
         runs = []
         for _ in range(options.runs):
-            output = run_django("-c", CHILD, str(queue_job(project, options.method)))
-            seconds, rss, iterations = output.split()
-            runs.append((float(seconds), float(rss), int(iterations)))
+            job = queue_job(project, options.method)
+            seconds, rss = benchdb.run_job(
+                DATABASE,
+                "qc.services.aggregation.aggregation_run",
+                "qc.AggregationJob",
+                job_id=job,
+            )
+            runs.append((seconds, rss, iterations(job)))
         print(
             f"{options.method} job seconds (median of {options.runs}): "
             f"{statistics.median(r[0] for r in runs):.1f}"
@@ -180,7 +133,7 @@ def main() -> None:
         print(f"{options.method} EM iterations: {runs[-1][2]}")
         print(f"{options.method} accuracy vs truth: {accuracy():.4f}")
     finally:
-        drop_database()
+        benchdb.drop_database(DATABASE)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import multiprocessing
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,12 +41,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import benchdb
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = "bench_claim"
-SECRET_KEY = "bench-claim-loop-not-secret"
 LABELS = ["cat", "dog", "bird"]
 OVERLAP = 3
 GOLD_EVERY = 10  # one task in ten is gold
@@ -370,49 +367,6 @@ def _median(runs: list[RunResult], name: str) -> float:
 # --- database, data and server ----------------------------------------------------------------
 
 
-def _admin_sql(statement: str) -> None:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"{PG_URL}/{DB_NAME}"
-    os.environ["DEBUG"] = "0"
-    os.environ["SECRET_KEY"] = SECRET_KEY
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _insert_select(model, values: dict[str, str], source: str, params: dict) -> str:
-    """`INSERT INTO <model's table> SELECT ... <source>` over every concrete column: the SQL
-    expressions in `values` (by attname), now() for auto timestamps, and the model's default as a
-    parameter for the rest, so that the bench survives columns added with a default."""
-    from django.db import connection
-
-    names, selects = [], []
-    for column in model._meta.concrete_fields:
-        if column.primary_key:
-            continue
-        names.append(connection.ops.quote_name(column.column))
-        if column.attname in values:
-            selects.append(values[column.attname])
-        elif getattr(column, "auto_now", False) or getattr(column, "auto_now_add", False):
-            selects.append("now()")
-        elif column.has_default() or column.null:
-            key = f"default_{column.attname}"
-            params[key] = column.get_db_prep_save(column.get_default(), connection)
-            selects.append(f"%({key})s")
-        else:
-            raise RuntimeError(f"the bench cannot fill {model.__name__}.{column.attname}")
-    table = connection.ops.quote_name(model._meta.db_table)
-    return f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(selects)} {source}"
-
-
 class Bench:
     def __init__(
         self,
@@ -436,11 +390,6 @@ class Bench:
         self.worker_seq = 0
 
     # -- data --
-
-    def migrate(self) -> None:
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0, interactive=False)
 
     def manager(self):
         from workforce.models import Role, User
@@ -487,7 +436,7 @@ class Bench:
                     "done_count": "0",
                 }
                 source = "FROM generate_series(1, %(n)s) AS i"
-                cursor.execute(_insert_select(Task, values, source, params), params)
+                benchdb.insert_select(Task, values, source, params)
             cursor.execute("ANALYZE marketplace_task")
         return project.pk
 
@@ -559,7 +508,7 @@ class Bench:
                 "FROM marketplace_task t JOIN bench_history h ON h.id = t.id "
                 "CROSS JOIN unnest(%(workers)s::bigint[]) AS w(id)"
             )
-            cursor.execute(_insert_select(Assignment, values, source, params), params)
+            benchdb.insert_select(Assignment, values, source, params)
             cursor.execute(
                 """
                 UPDATE marketplace_task SET live_count = %s, done_count = %s,
@@ -577,46 +526,18 @@ class Bench:
         from django.db import connections
 
         connections.close_all()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        log = open(self.logdir / "gunicorn.log", "w")  # noqa: SIM115 - lives as long as the server
-        self.server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.gunicorn_workers),
-                "--worker-class",
-                self.worker_class,
-                "--threads",
-                str(self.gunicorn_threads),
-                "--preload",
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: Ctrl-C reaches us, not it
+        self.server, self.port = benchdb.start_gunicorn(
+            "--workers",
+            str(self.gunicorn_workers),
+            "--worker-class",
+            self.worker_class,
+            "--threads",
+            str(self.gunicorn_threads),
+            "--preload",
+            "--timeout",
+            "120",
+            log=self.logdir / "gunicorn.log",
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.server.poll() is not None:
-                raise RuntimeError(f"gunicorn exited; see {self.logdir / 'gunicorn.log'}")
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/health/")
-                if conn.getresponse().status == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /health/ within 60 s")
 
     @property
     def worker_class(self) -> str:
@@ -625,16 +546,8 @@ class Bench:
         return "gthread" if self.gunicorn_threads > 1 else "sync"
 
     def stop_server(self) -> None:
-        if self.server is None or self.server.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.server.pid, signal.SIGTERM)
-        try:
-            self.server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.server.pid, signal.SIGKILL)
-            self.server.wait(timeout=5)
+        if self.server is not None:
+            benchdb.stop_gunicorn(self.server)
 
     # -- figures --
 
@@ -862,10 +775,8 @@ class Bench:
     def run(self) -> int:
         sizes = self.sizes
         started = time.time()
-        _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        _admin_sql(f"CREATE DATABASE {DB_NAME}")
-        _setup_django()
-        self.migrate()
+        benchdb.create_database(DB_NAME)
+        benchdb.setup_django(DB_NAME)
         print(f"Database {DB_NAME} created and migrated in {time.time() - started:.1f} s")
         started = time.time()
         gold = sizes.tasks // GOLD_EVERY
@@ -911,7 +822,7 @@ class Bench:
 
             connections.close_all()
         try:
-            _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            benchdb.drop_database(DB_NAME)
         except psycopg.Error as error:
             print(f"could not drop {DB_NAME}: {error}", file=sys.stderr)
 
@@ -920,7 +831,7 @@ def _code_version() -> str:
     try:
         return subprocess.run(
             ["git", "describe", "--always", "--dirty"],
-            cwd=ROOT,
+            cwd=benchdb.ROOT,
             capture_output=True,
             text=True,
             check=True,

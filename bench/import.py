@@ -12,18 +12,14 @@ source key, nothing created by the second import.
 
 import argparse
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import psycopg
+import benchdb
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_import"
 LABELS = ["positive", "negative", "neutral"]
 WORDS = ["the", "battery", "lasts", "all", "day", "but", "the", "screen", "scratches", "easily"]
@@ -86,36 +82,6 @@ print(json.dumps({
 """
 
 
-def env() -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-        "SECRET_KEY": "bench-only",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-
-
-def run_django(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env(), capture_output=True, text=True
-    )
-    if done.returncode:
-        sys.exit(done.stderr)
-    return done.stdout
-
-
-def create_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    run_django("manage.py", "migrate", "--noinput", "-v", "0")
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
-
 def write_file(path: Path, rows: int) -> None:
     """Review-like rows of about 160 bytes with a source id; every hundredth is gold."""
     rng = random.Random(6)
@@ -143,11 +109,15 @@ def main() -> None:
         print(f"file: {options.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB")
         runs = []
         for _ in range(options.runs):
-            create_database()
+            benchdb.create_database(DATABASE)
             try:
-                runs.append(json.loads(run_django("-c", CHILD, str(path), json.dumps(LABELS))))
+                runs.append(
+                    json.loads(
+                        benchdb.run_django(DATABASE, "-c", CHILD, str(path), json.dumps(LABELS))
+                    )
+                )
             finally:
-                drop_database()
+                benchdb.drop_database(DATABASE)
     violations = sum(
         (run["tasks"] != options.rows)
         + (run["keys"] != options.rows)

@@ -14,74 +14,25 @@ period, and the ledger balances per currency.
 """
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
+import benchdb
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "bench_payroll"
-DSN = f"postgresql://postgres@127.0.0.1:5432/{DATABASE}"
+DSN = benchdb.url(DATABASE)
 FREELANCER_SHARE = 5  # one worker in five is a freelancer
 CENTERS = 40
 VENDORS = 10
 CURRENCIES = ["USD", "EUR", "JPY"]
 
-CHILD = """
-import resource, sys, time, django
-django.setup()
-from billing.models import PayrollRun
-from billing.services.runs import payroll_run_execute
-run_id = int(sys.argv[1])
-started = time.perf_counter()
-payroll_run_execute(run_id=run_id)
-seconds = time.perf_counter() - started
-run = PayrollRun.objects.get(pk=run_id)
-assert run.status == "done", run.error
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-"""
-
-
-def env() -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-        "SECRET_KEY": "bench-only",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-    }
-
-
-def run_django(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env(), check=True, capture_output=True, text=True
-    ).stdout
-
-
-def create_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    run_django("manage.py", "migrate", "--noinput", "-v", "0")
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-
 
 def load(judgments: int, workers: int, projects: int) -> None:
     """Synthetic workforce, projects and judgments, in set-based SQL."""
     with psycopg.connect(DSN, autocommit=True) as db:
-        db.execute(
-            "INSERT INTO workforce_user (password, is_superuser, username, first_name, "
-            "last_name, email, is_staff, is_active, date_joined, role) VALUES "
-            "('!', false, 'bench_manager', '', '', '', false, true, now(), 'manager')"
-        )
+        benchdb.insert_users(db, workers)
         db.execute(
             "INSERT INTO workforce_vendor (name, country, status, created_at, "
             "status_changed_at) SELECT 'vendor ' || g, 'PH', 'approved', now(), now() "
@@ -95,13 +46,6 @@ def load(judgments: int, workers: int, projects: int) -> None:
             "JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM workforce_vendor) v "
             "ON v.n = g %% %s",
             [CENTERS, VENDORS],
-        )
-        db.execute(
-            "INSERT INTO workforce_user (password, is_superuser, username, first_name, "
-            "last_name, email, is_staff, is_active, date_joined, role) "
-            "SELECT '!', false, 'w' || g, '', '', '', false, true, now(), 'worker' "
-            "FROM generate_series(1, %s) g",
-            [workers],
         )
         db.execute(
             "INSERT INTO workforce_worker (user_id, kind, center_id, status, created_at) "
@@ -262,7 +206,7 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--runs", type=int, default=2)
     options = parser.parse_args()
-    create_database()
+    benchdb.create_database(DATABASE)
     try:
         started = time.perf_counter()
         load(options.judgments, options.workers, options.projects)
@@ -275,7 +219,12 @@ def main() -> None:
             if repeat:
                 empty_billing()
             run_id = queue_run()
-            seconds, rss = map(float, run_django("-c", CHILD, str(run_id)).split())
+            seconds, rss = benchdb.run_job(
+                DATABASE,
+                "billing.services.runs.payroll_run_execute",
+                "billing.PayrollRun",
+                run_id=run_id,
+            )
             problems = violations(run_id)
             if problems:
                 sys.exit("invariant violations:\n  " + "\n  ".join(problems))
@@ -288,7 +237,7 @@ def main() -> None:
         print(f"payroll run peak RSS MB (median): {statistics.median(m[1] for m in measured):.0f}")
         print("invariant violations: 0")
     finally:
-        drop_database()
+        benchdb.drop_database(DATABASE)
 
 
 if __name__ == "__main__":

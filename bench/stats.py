@@ -21,24 +21,15 @@ Everything is dropped and gunicorn stopped at the end.
 """
 
 import argparse
-import contextlib
 import http.client
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-import psycopg
+import benchdb
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = "bench_stats"
-SECRET_KEY = "bench-stats-not-secret"
 WORKERS = 2_000
 FREELANCERS = 200
 VENDORS, CENTERS_PER_VENDOR = 4, 3
@@ -47,57 +38,6 @@ GOLD_ANSWERS = 30  # judgments per gold task
 ACTIVE_LEASES = 200
 WEEK = 7 * 86_400
 ROUNDS = 2
-
-
-def _admin_sql(statement: str) -> None:
-    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def _setup_django() -> None:
-    os.environ["DATABASE_URL"] = f"{PG_URL}/{DB_NAME}"
-    os.environ["DEBUG"] = "0"
-    os.environ["SECRET_KEY"] = SECRET_KEY
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("LOG_LEVEL", "ERROR")
-    os.environ.pop("REDIS_URL", None)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def _insert_select(model, values: dict[str, str], source: str) -> tuple[str, dict]:
-    """`INSERT INTO <model's table> SELECT ... <source>` over every concrete column: the SQL
-    expressions in `values` (by attname), now() for auto timestamps, the model's default for
-    the rest, so that the bench survives columns added with a default."""
-    from django.db import connection
-
-    names, selects, params = [], [], {}
-    for column in model._meta.concrete_fields:
-        if column.primary_key and column.attname not in values:
-            continue
-        names.append(connection.ops.quote_name(column.column))
-        if column.attname in values:
-            selects.append(values[column.attname])
-        elif getattr(column, "auto_now", False) or getattr(column, "auto_now_add", False):
-            selects.append("now()")
-        elif column.has_default() or column.null:
-            key = f"default_{column.attname}"
-            params[key] = column.get_db_prep_save(column.get_default(), connection)
-            selects.append(f"%({key})s")
-        else:
-            raise RuntimeError(f"the bench cannot fill {model.__name__}.{column.attname}")
-    table = connection.ops.quote_name(model._meta.db_table)
-    return f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(selects)} {source}", params
-
-
-def _run(model, values: dict[str, str], source: str, extra: dict | None = None) -> None:
-    from django.db import connection
-
-    sql, params = _insert_select(model, values, source)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, **(extra or {})})
 
 
 def load(tasks: int) -> tuple[int, str]:
@@ -131,7 +71,7 @@ def load(tasks: int) -> tuple[int, str]:
         ]
     )
     first_center = centers[0].pk
-    _run(
+    benchdb.insert_select(
         User,
         {
             "password": "'!'",
@@ -147,7 +87,7 @@ def load(tasks: int) -> tuple[int, str]:
         {"n": WORKERS},
     )
     # Freelancers are the last FREELANCERS users; the others spread over the centers.
-    _run(
+    benchdb.insert_select(
         Worker,
         {
             "user_id": "u.id",
@@ -176,7 +116,7 @@ def load(tasks: int) -> tuple[int, str]:
     # Three judgments a task in all: GOLD_ANSWERS per gold question, 3 per complete task.
     complete = (3 * tasks - gold * GOLD_ANSWERS) // 3
     p = {"project": project.pk}
-    _run(
+    benchdb.insert_select(
         Task,
         {
             "project_id": "%(project)s",
@@ -191,7 +131,7 @@ def load(tasks: int) -> tuple[int, str]:
         "FROM generate_series(1, %(n)s) g",
         {**p, "n": regular},
     )
-    _run(
+    benchdb.insert_select(
         Task,
         {
             "project_id": "%(project)s",
@@ -212,7 +152,7 @@ def load(tasks: int) -> tuple[int, str]:
     # Regular judgments: 3 per complete task by 3 distinct workers, submitted over the last week
     # (the lowest task ids most recently); 1% rejected, 1% untrusted, 10% accepted.
     spread = WEEK / complete
-    _run(
+    benchdb.insert_select(
         Assignment,
         {
             "task_id": "t",
@@ -232,7 +172,7 @@ def load(tasks: int) -> tuple[int, str]:
     )
     # Gold: GOLD_ANSWERS answers per gold question, 85% right.
     gold_spread = WEEK / (gold * GOLD_ANSWERS)
-    _run(
+    benchdb.insert_select(
         Assignment,
         {
             "task_id": f"{regular} + g",
@@ -253,7 +193,7 @@ def load(tasks: int) -> tuple[int, str]:
         {**p, "gold": gold, "k": GOLD_ANSWERS - 1},
     )
     # Leases being worked on now.
-    _run(
+    benchdb.insert_select(
         Assignment,
         {
             "task_id": f"{complete} + t",
@@ -273,7 +213,7 @@ def load(tasks: int) -> tuple[int, str]:
             "UPDATE marketplace_task SET live_count = 1 WHERE id > %s AND id <= %s",
             [complete, complete + ACTIVE_LEASES],
         )
-    _run(
+    benchdb.insert_select(
         WorkerQuality,
         {
             "worker_id": "worker_id",
@@ -290,7 +230,7 @@ def load(tasks: int) -> tuple[int, str]:
         status=PayrollRun.Status.DONE,
         created_by=manager,
     )
-    _run(
+    benchdb.insert_select(
         StatementLine,
         {
             "run_id": str(run.pk),
@@ -402,31 +342,7 @@ def check(project: int, body: dict, workers: dict) -> list[str]:
 
 class Server:
     def __init__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with contextlib.suppress(OSError):
-                if self.get("/health/", "")[0] == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not answer /health/ within 60 s")
+        self.process, self.port = benchdb.start_gunicorn("--workers", "2")
 
     def get(self, path: str, token: str) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -438,9 +354,7 @@ class Server:
             conn.close()
 
     def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=15)
+        benchdb.stop_gunicorn(self.process)
 
 
 def latencies(server: Server, path: str, token: str, requests: int) -> tuple[float, float]:
@@ -462,15 +376,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     options = parser.parse_args()
     tasks = 100_000 if options.quick else 1_000_000
-    _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin_sql(f"CREATE DATABASE {DB_NAME}")
     server = None
     try:
-        _setup_django()
-        from django.core.management import call_command
+        benchdb.create_database(DB_NAME)
+        benchdb.setup_django(DB_NAME)
         from django.db import connections
 
-        call_command("migrate", verbosity=0, interactive=False)
         started = time.perf_counter()
         project, token = load(tasks)
         judgments = _sql_one("SELECT count(*) FROM marketplace_assignment", [])[0]
@@ -507,7 +418,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        _admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        benchdb.drop_database(DB_NAME)
 
 
 if __name__ == "__main__":
