@@ -45,6 +45,11 @@ def _now() -> str:
     return "now()"
 
 
+def db_now() -> datetime.datetime:
+    """The database's clock: on PostgreSQL, inside a transaction, the time it began."""
+    return db_datetime(_fetchone(f"SELECT {_now()}", [])[0])
+
+
 def db_datetime(value) -> datetime.datetime:
     """A timestamp read by raw SQL, as an aware UTC datetime on every backend."""
     if isinstance(value, str):

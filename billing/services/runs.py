@@ -9,6 +9,7 @@ row per worker and project (the tier rule and rounding of billing.pay), never on
 
 import datetime
 import logging
+import time
 from collections import defaultdict
 from decimal import Decimal
 
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 # Any constant: the key of the PostgreSQL advisory lock that makes runs execute one at a time.
 _RUNS_LOCK = 5_000_001
+# How long a run waits for transactions that began before its period ended (a judgment being
+# stored, a long job) before it fails, to be retried.
+_SETTLE_SECONDS = 300
 
 _LINE_COLUMNS = [
     "run_id",
@@ -139,11 +143,45 @@ def payroll_run_execute(*, run_id: int) -> None:
 
 
 def _execute(run: PayrollRun) -> list[dict]:
+    _wait_for_the_period_to_settle(run)
     _mark_paid(run)
     _mark_reversed(run)
     lines = _pay_lines(run) + _correction_lines(run)
     _write(run, lines)
     return _totals(lines)
+
+
+def _wait_for_the_period_to_settle(run: PayrollRun) -> None:
+    """Waits until every other transaction that began before the period's end has ended.
+
+    A judgment's `submitted_at` is never earlier than the start of the transaction that stores
+    it (marketplace.services.assignments); one still being stored when the watermark is read
+    would otherwise be missed by this run, and by the next, which starts at this run's end.
+    SQLite needs no wait: this run's transaction holds its only writer slot.
+    """
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + _SETTLE_SECONDS
+    with connection.cursor() as cursor:
+        while True:
+            # Inside a transaction the activity view is read once and kept: drop that copy.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT pid, state, left(query, 80) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' AND xact_start < %s",
+                [run.end],
+            )
+            open_before_end = cursor.fetchall()
+            if not open_before_end:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"Transactions that began before the period's end are still open after "
+                    f"{_SETTLE_SECONDS} s (pid, state, query: {open_before_end}); retry the run "
+                    "when they have ended."
+                )
+            time.sleep(0.05)
 
 
 def _mark_paid(run: PayrollRun) -> None:

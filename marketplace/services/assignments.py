@@ -301,6 +301,11 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
             return _submitted(assignment, normalised, submitted_at)
     try:
         with transaction.atomic(durable=True):
+            # Stamped with this transaction's own clock (its start on PostgreSQL), not the read's:
+            # a judgment's `submitted_at` is then never earlier than the transaction that
+            # stores it, which is what lets a payroll run wait for every judgment of its period
+            # (billing.services.runs).
+            now = loop_queries.db_now()
             blocked_now = (
                 check is not None
                 and not on_exam

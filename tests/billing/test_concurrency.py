@@ -12,6 +12,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 from django.db import connection, connections
+from django.utils import timezone
 
 from billing.models import LedgerEntry, PaidJudgment, Payout, PayrollRun, StatementLine
 from marketplace.models import Assignment
@@ -207,3 +208,36 @@ def test_a_worker_killed_mid_run_books_nothing_and_the_retry_completes_the_run_o
     assert PaidJudgment.objects.count() == 32
     assert counted_minus_paid() == 0
     assert LedgerEntry.objects.filter(run_id=run_id).count() == 3
+
+
+def test_a_run_waits_for_a_judgment_still_being_stored_when_its_period_ends(
+    manager_pat, freelancer_fay
+):
+    project = factories.project_create(manager_pat, rate=Decimal("0.10"), gold_ratio=0.0)
+    factories.tasks_create(project, 1)
+    claimed = api_client(freelancer_fay.user).post(
+        "/api/v1/assignments/claim/", {"project": project.id}, format="json"
+    )
+    # A submit whose transaction began (and stamped `submitted_at`) before the period's end
+    # and commits only after the run has started.
+    db = connection.settings_dict
+    storing = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"])
+    storing.execute(
+        "UPDATE marketplace_assignment SET status = 'submitted', answer = '\"positive\"', "
+        "submitted_at = now() WHERE id = %s",
+        [claimed.json()["id"]],
+    )
+    time.sleep(0.05)
+    end = timezone.now()
+    threading.Timer(0.5, storing.commit).start()
+    try:
+        response = post_period(manager_pat, days_ago(1), end)
+    finally:
+        time.sleep(0.6)
+        storing.close()
+
+    run = PayrollRun.objects.get(pk=response.json()["id"])
+    assert run.status == "done"
+    assert list(StatementLine.objects.filter(run=run).values_list("worker_id", "judgments")) == [
+        (freelancer_fay.pk, 1)
+    ]

@@ -436,19 +436,19 @@ def test_claim_and_submit_query_counts_do_not_grow_with_backlog(
         loop_queries = 2
         # Submit of a regular judgment that leaves its task open: token+user, the assignment
         # with task and project, one statement that stores it. A gold check: token+user, the
-        # assignment, savepoint, the quality counters and their read-back, the conditional
-        # update, release.
-        submit_queries = 3 if gold_ratio == 0 else 7
+        # assignment, savepoint, the transaction's clock, the quality counters and their
+        # read-back, the conditional update, release.
+        submit_queries = 3 if gold_ratio == 0 else 8
         _warm_up_prepared_statements(worker_alice, project)
     else:
         # Claim: token+user, worker (locked), claimable projects, next regular task (locked),
         # then either its slot taken or, on a gold draw, one gold lookup; the assignment
         # inserted. Plus the durable block's savepoint and release inside the test transaction.
         loop_queries = 8
-        # Submit: token+user, the assignment with task and project, savepoint, the conditional
-        # update, the task's counters (regular) or the quality counters and their read-back
-        # (gold), release.
-        submit_queries = 6 if gold_ratio == 0 else 7
+        # Submit: token+user, the assignment with task and project, savepoint, the
+        # transaction's clock, the conditional update, the task's counters (regular) or the
+        # quality counters and their read-back (gold), release.
+        submit_queries = 7 if gold_ratio == 0 else 8
     client = api_client(worker_alice.user)
     # The first gold check of a worker on a project creates their quality row: measure after.
     WorkerQuality.objects.create(worker=worker_alice, project=project)
@@ -517,10 +517,10 @@ def test_a_completing_submit_stays_within_budget(
     for size in (10, 2000):
         factories.tasks_create(project, size)
         assignment_id = client.post(CLAIM).json()["id"]
-        # token+user, the assignment with task and project, savepoint, the conditional update,
-        # the task's counters (which report completion), the task's trusted judgments with
-        # their workers' records, the stored result, release.
-        with django_assert_num_queries(8):
+        # token+user, the assignment with task and project, savepoint, the transaction's
+        # clock, the conditional update, the task's counters (which report completion), the
+        # task's trusted judgments with their workers' records, the stored result, release.
+        with django_assert_num_queries(9):
             response = client.post(
                 f"/api/v1/assignments/{assignment_id}/submit/", {"answer": "neutral"}, "json"
             )
