@@ -416,24 +416,35 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     return assignment
 
 
-def assignment_submit_at_once(*, assignment_id: int, answer) -> datetime.datetime | None:
-    """Submits a regular judgment that does not complete its task, in one statement, on
-    PostgreSQL: locks the assignment if it is still active within its lease, counts the judgment
-    on its task unless that would complete it, stores the answer. Returns `submitted_at`, or
-    None when any of that does not hold (nothing changed)."""
+def assignment_store(
+    *, assignment_id: int, answer, check_passed: bool | None, may_complete: bool
+) -> tuple[datetime.datetime, bool] | None:
+    """Stores a judgment in one statement, on PostgreSQL: locks the assignment if it is still
+    active within its lease, counts a regular judgment on its task (completing it when that
+    was the last one, unless not `may_complete`: then nothing is stored), stores the answer
+    stamped with the transaction's clock. Returns (`submitted_at`, whether the task became
+    complete), or None when any of that does not hold (nothing changed)."""
     name = prepared(
-        "loop_submit",
-        "bigint, jsonb",
-        f"WITH mine AS (SELECT id, task_id FROM {ASSIGNMENT} WHERE id = $1 "
+        "loop_store",
+        "bigint, jsonb, boolean, boolean",
+        f"WITH mine AS (SELECT id, task_id, is_gold FROM {ASSIGNMENT} WHERE id = $1 "
         f"AND status = '{ACTIVE}' AND lease_expires_at > now() FOR UPDATE), "
-        f"counted AS (UPDATE {TASK} t SET done_count = t.done_count + 1 FROM mine "
-        f"WHERE t.id = mine.task_id AND t.done_count + 1 < t.required RETURNING t.id) "
-        f"UPDATE {ASSIGNMENT} a SET status = '{Assignment.Status.SUBMITTED}', answer = $2, "
-        f"submitted_at = now(), check_passed = NULL FROM counted WHERE a.id = $1 "
-        f"RETURNING a.submitted_at",
+        f"counted AS (UPDATE {TASK} t SET done_count = t.done_count + 1, status = CASE "
+        f"WHEN t.done_count + 1 >= t.required THEN '{Task.Status.COMPLETE}' ELSE t.status END "
+        f"FROM mine WHERE t.id = mine.task_id AND NOT mine.is_gold "
+        f"AND ($4 OR t.done_count + 1 < t.required) RETURNING t.status), "
+        f"stored AS (UPDATE {ASSIGNMENT} a SET status = '{Assignment.Status.SUBMITTED}', "
+        f"answer = $2, submitted_at = now(), check_passed = $3 FROM mine WHERE a.id = mine.id "
+        f"AND (mine.is_gold OR EXISTS (SELECT 1 FROM counted)) RETURNING a.submitted_at) "
+        f"SELECT stored.submitted_at, (SELECT status FROM counted) FROM stored",
     )
-    row = _fetchone(f"EXECUTE {name}(%s, %s)", [assignment_id, json.dumps(answer)])
-    return None if row is None else db_datetime(row[0])
+    row = _fetchone(
+        f"EXECUTE {name}(%s, %s, %s, %s)",
+        [assignment_id, json.dumps(answer), check_passed, may_complete],
+    )
+    if row is None:
+        return None
+    return db_datetime(row[0]), row[1] == Task.Status.COMPLETE
 
 
 def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:

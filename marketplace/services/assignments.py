@@ -294,18 +294,13 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
         and assignment.task.done_count + 1 < assignment.task.required
     ):
         # A regular judgment that leaves its task open: one statement, no transaction block.
-        submitted_at = loop_queries.assignment_submit_at_once(
-            assignment_id=assignment.pk, answer=normalised
+        stored = loop_queries.assignment_store(
+            assignment_id=assignment.pk, answer=normalised, check_passed=None, may_complete=False
         )
-        if submitted_at is not None:
-            return _submitted(assignment, normalised, submitted_at)
+        if stored is not None:
+            return _submitted(assignment, normalised, stored[0])
     try:
         with transaction.atomic(durable=True):
-            # Stamped with this transaction's own clock (its start on PostgreSQL), not the read's:
-            # a judgment's `submitted_at` is then never earlier than the transaction that
-            # stores it, which is what lets a payroll run wait for every judgment of its period
-            # (billing.services.runs).
-            now = loop_queries.db_now()
             blocked_now = (
                 check is not None
                 and not on_exam
@@ -313,17 +308,11 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
                     worker_id=assignment.worker_id, project=project, passed=check, day=now.date()
                 )
             )
-            submitted = Assignment.objects.filter(
-                pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__gt=now
-            ).update(
-                status=Assignment.Status.SUBMITTED,
-                answer=normalised,
-                submitted_at=now,
-                check_passed=check,
-            )
-            if not submitted:
+            stored = _store(assignment, normalised, check)
+            if stored is None:
                 raise _ChangedMeanwhile()
-            if not assignment.is_gold and _task_judgment_done(assignment.task_id):
+            submitted_at, completed = stored
+            if completed:
                 _task_completed(assignment.task, project)
             if blocked_now:
                 _worker_untrust(worker_id=assignment.worker_id, project_id=project.pk)
@@ -335,7 +324,32 @@ def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
         exam_attempt_finish(
             exam=project.exam, worker_id=assignment.worker_id, attempt=assignment.attempt
         )
-    return _submitted(assignment, normalised, now)
+    return _submitted(assignment, normalised, submitted_at)
+
+
+def _store(
+    assignment: Assignment, answer, check: bool | None
+) -> tuple[datetime.datetime, bool] | None:
+    """Stores a judgment still active within its lease, counted on its task (regular work):
+    (`submitted_at`, whether that completed the task), or None if it changed meanwhile.
+
+    Stamped with the storing transaction's own clock (its start on PostgreSQL), not the read's:
+    a judgment's `submitted_at` is then never earlier than the transaction that stores it,
+    which is what lets a payroll run wait for every judgment of its period (billing.services.runs).
+    """
+    if connection.vendor == "postgresql":
+        return loop_queries.assignment_store(
+            assignment_id=assignment.pk, answer=answer, check_passed=check, may_complete=True
+        )
+    now = loop_queries.db_now()
+    stored = Assignment.objects.filter(
+        pk=assignment.pk, status=Assignment.Status.ACTIVE, lease_expires_at__gt=now
+    ).update(
+        status=Assignment.Status.SUBMITTED, answer=answer, submitted_at=now, check_passed=check
+    )
+    if not stored:
+        return None
+    return now, not assignment.is_gold and _task_judgment_done(assignment.task_id)
 
 
 def _submitted(assignment: Assignment, answer, at: datetime.datetime) -> Assignment:
