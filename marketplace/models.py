@@ -382,6 +382,8 @@ class ProjectStats(models.Model):
     paid_judgments = models.BigIntegerField(default=0)
     # Trusted judgments (regular and gold) that pay will cover: submitted or accepted.
     payable_judgments = models.PositiveBigIntegerField(default=0)
+    # Of those, the ones no payroll run has paid yet (not in billing's PaidJudgment).
+    unpaid_judgments = models.PositiveBigIntegerField(default=0)
     agreement = models.FloatField(null=True, blank=True)  # Krippendorff's alpha
     agreement_at = models.DateTimeField(null=True, blank=True)
     # Workers per accuracy-estimate bin (ten bins of 0.1), of workers with gold answered.

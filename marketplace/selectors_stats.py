@@ -143,11 +143,7 @@ def _projected_total(figures: ProjectStats, currency: str) -> str | None:
         return None
     per_judgment = figures.cost_amount / figures.paid_judgments
     gold_share = Decimal(figures.gold_answered) / max(figures.judgments_submitted, 1)
-    to_pay = (
-        figures.payable_judgments
-        - figures.paid_judgments
-        + figures.judgments_remaining * (1 + gold_share)
-    )
+    to_pay = figures.unpaid_judgments + figures.judgments_remaining * (1 + gold_share)
     return money_str(figures.cost_amount + max(to_pay, Decimal(0)) * per_judgment, currency)
 
 

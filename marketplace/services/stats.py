@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import Count, DurationField, F, Max, Min, Q, Sum
+from django.db.models import Count, DurationField, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Now, TruncHour
 
 from marketplace.models import (
@@ -216,6 +216,9 @@ def _worker_rows(project: Project, now) -> list[dict]:
             ("last_24h", datetime.timedelta(hours=24)),
         )
     }
+    # Paid judgments stay paid when they later leave `payable` (a block untrusts them, SPEC §6:
+    # no clawback), so what is still to pay is counted directly, not as payable - paid.
+    paid = apps.get_model("billing", "PaidJudgment").objects.filter(assignment_id=OuterRef("pk"))
     return list(
         Assignment.objects.filter(project=project)
         .values(
@@ -232,6 +235,7 @@ def _worker_rows(project: Project, now) -> list[dict]:
             gold_answered=Count("pk", filter=_GOLD_DONE),
             gold_correct=Count("pk", filter=_GOLD_DONE & Q(check_passed=True)),
             payable=Count("pk", filter=Q(status__in=_PAYABLE)),
+            unpaid=Count("pk", filter=Q(status__in=_PAYABLE) & ~Exists(paid)),
             active=Count("pk", filter=Q(status=Assignment.Status.ACTIVE)),
             spent=Sum(_SPENT, filter=_REGULAR_DONE, output_field=DurationField()),
             first=Min("submitted_at"),
@@ -340,6 +344,7 @@ def _project_refresh(project: Project, now) -> None:
         "cost_amount": sum(earned.values(), Decimal(0)),
         "paid_judgments": paid,
         "payable_judgments": total("payable"),
+        "unpaid_judgments": total("unpaid"),
         "accuracy_bins": bins,
         "groups": _group_rows(workers),
     }

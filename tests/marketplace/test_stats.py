@@ -166,6 +166,23 @@ def test_stats_agree_with_the_judgments_made(worked, manager_pat):
     assert body["as_of"] is not None
 
 
+def test_work_paid_then_untrusted_by_a_block_leaves_the_projection_alone(
+    worked, manager_pat, worker_alice
+):
+    # given Alice's 7 paid judgments (4 regular, 3 gold) untrusted after the payroll run, as a
+    # block leaves them: they stay paid (SPEC §6, no clawback) but are no longer payable
+    Assignment.objects.filter(worker=worker_alice).update(status=Assignment.Status.UNTRUSTED)
+
+    stats.stats_refresh()
+    body = api_client(manager_pat).get(stats_url(worked)).json()
+
+    # then nothing trusted is left unpaid, and the projection is still what is paid plus the
+    # missing judgments: 0.90 + 5 x (1 + 4/6) x 0.10 (payable - paid would give 1.03)
+    assert ProjectStats.objects.get(project=worked).unpaid_judgments == 0
+    assert body["cost"]["to_date"] == "0.90"
+    assert body["cost"]["projected_total"] == "1.73"
+
+
 def test_breakdowns_per_vendor_and_center_and_the_accuracy_distribution(
     worked, manager_pat, worker_alice, center_manila, center_pune
 ):
