@@ -384,6 +384,9 @@ class ProjectStats(models.Model):
     payable_judgments = models.PositiveBigIntegerField(default=0)
     # Of those, the ones no payroll run has paid yet (not in billing's PaidJudgment).
     unpaid_judgments = models.PositiveBigIntegerField(default=0)
+    # Set by a review (marketplace.services.reviews), which changes judgments' states without
+    # leaving a time behind: the next refresh recomputes the project, then clears it.
+    stats_dirty_at = models.DateTimeField(null=True, blank=True)
     agreement = models.FloatField(null=True, blank=True)  # Krippendorff's alpha
     agreement_at = models.DateTimeField(null=True, blank=True)
     # Workers per accuracy-estimate bin (ten bins of 0.1), of workers with gold answered.

@@ -4,9 +4,10 @@ consensus, and its task needs another judgment)."""
 import math
 
 from django.db import transaction
+from django.db.models.functions import Now
 
 from marketplace.exceptions import AssignmentStateError
-from marketplace.models import Assignment, Project
+from marketplace.models import Assignment, Project, ProjectStats
 from marketplace.services.assignments import slots_free
 
 # decision → the statuses it may be taken from
@@ -19,12 +20,17 @@ _REVIEW_FROM = {
 def assignment_review(*, assignment: Assignment, decision: str) -> Assignment:
     """Accepts or rejects one judgment with a conditional UPDATE; idempotent.
 
-    Rejecting regular work frees its slot and reopens its task. Raises AssignmentStateError
+    Rejecting regular work frees its slot and reopens its task; the project's stats are marked
+    due for the next refresh. Raises AssignmentStateError
     (409) for work that is not submitted (or accepted, for a rejection).
     """
     if assignment.status == decision:
         return assignment
     with transaction.atomic(durable=True):
+        # Marks the project's figures as due for the next stats refresh (docs/stats.md): the
+        # rollup row, not the project's, so the locking order (assignments.py) is not involved;
+        # taken first, so that a wait for a running refresh holds no judgment or task lock.
+        ProjectStats.objects.filter(project_id=assignment.project_id).update(stats_dirty_at=Now())
         changed = Assignment.objects.filter(
             pk=assignment.pk, status__in=_REVIEW_FROM[decision]
         ).update(status=decision)

@@ -39,8 +39,8 @@ from workforce.models import DeliveryCenter
 
 # How long after its `submitted_at` a judgment is taken as committed for good (see above).
 SETTLE_SECONDS = 120
-# A project with no judgments, claims or changes is still refreshed this often: reviews and
-# blocks change its judgments' states without leaving a time behind.
+# A project with no judgments, claims, reviews or changes is still refreshed this often: blocks
+# change its judgments' states without leaving a time behind (reviews mark it, `stats_dirty_at`).
 STALE_AFTER = datetime.timedelta(hours=1)
 # Krippendorff's alpha reads every answer of a project: at most this often per project.
 AGREEMENT_EVERY = datetime.timedelta(minutes=10)
@@ -84,9 +84,20 @@ def stats_refresh() -> dict:
         touched = _hours_settle(work, state.settled_until, settle)
         touched |= _hours_provisional(work, settle)
         since = (state.refreshed_at or now) - datetime.timedelta(seconds=SETTLE_SECONDS)
-        due = _projects_due(touched, since=since, now=now)
+        dirty = dict(
+            ProjectStats.objects.filter(stats_dirty_at__isnull=False).values_list(
+                "project_id", "stats_dirty_at"
+            )
+        )
+        due = _projects_due(touched | set(dirty), since=since, now=now)
         for project in due:
             _project_refresh(project, now)
+            if project.pk in dirty:
+                # Cleared only if no review marked it again meanwhile: one that committed after
+                # this project's judgments were read is left for the next refresh.
+                ProjectStats.objects.filter(
+                    project=project, stats_dirty_at=dirty[project.pk]
+                ).update(stats_dirty_at=None)
         state.settled_until = settle
         state.refreshed_at = now
         state.save(update_fields=["settled_until", "refreshed_at"])
@@ -179,8 +190,8 @@ def _hours_provisional(project_ids: list[int], since) -> set[int]:
 
 
 def _projects_due(touched: set[int], *, since, now) -> list[Project]:
-    """Projects whose figures may have changed: judgments submitted (`touched`) or leases held
-    since the last refresh, figures that decay with time (last hour, last 24 h, active workers),
+    """Projects whose figures may have changed: judgments submitted or reviewed (`touched`) or
+    leases held since the last refresh, figures that decay with time (last hour, last 24 h, active workers),
     settings or status changed, payroll lines written, no figures yet, or figures older than
     STALE_AFTER."""
     due = set(touched)

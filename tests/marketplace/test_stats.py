@@ -310,6 +310,25 @@ def test_an_unchanged_idle_project_is_not_recomputed(project, worker_alice):
     assert ProjectStats.objects.get(project=project).as_of == as_of
 
 
+def test_a_review_on_an_idle_project_shows_at_the_next_refresh(project, manager_pat, worker_alice):
+    # given a project idle for days, with figures
+    three_days_ago = timezone.now() - datetime.timedelta(days=3)
+    judgment = regular(worker_alice, project, at=three_days_ago)
+    Project.objects.filter(pk=project.pk).update(updated_at=three_days_ago)
+    stats.stats_refresh()
+
+    # when its judgment is accepted
+    response = api_client(manager_pat).post(f"/api/v1/assignments/{judgment.pk}/accept/")
+    assert response.status_code == 200, response.content
+    assert ProjectStats.objects.get(project=project).stats_dirty_at is not None
+
+    # then the next refresh shows it and clears the mark, and the one after leaves it alone
+    assert stats.stats_refresh()["projects"] == 1
+    figures = ProjectStats.objects.get(project=project)
+    assert figures.judgments_accepted == 1 and figures.stats_dirty_at is None
+    assert stats.stats_refresh()["projects"] == 0
+
+
 def test_the_beat_job_refreshes(project, worker_alice):
     regular(worker_alice, project, at=timezone.now())
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
