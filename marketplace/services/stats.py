@@ -5,8 +5,9 @@ on a project of 1,000,000 tasks as on one of 100.
 Nothing here runs on the claim/submit path. One refresh, in one transaction:
 
 1. Hourly buckets (`StatsHour`) per project x hour x vendor x center, appended from a watermark:
-   judgments submitted in `[settled_until, now - SETTLE_SECONDS)` are added to the settled
-   buckets, and the watermark moves to the end of that window. Judgments of the last
+   judgments submitted in `[settled_until, settle)` are added to the settled buckets, and the
+   watermark moves to `settle`: `now - SETTLE_SECONDS`, or on PostgreSQL the start of the
+   oldest transaction still open in another session if that is earlier. Judgments of the last
    SETTLE_SECONDS go into provisional buckets, replaced whole by each refresh: a submit stamps
    `submitted_at` with its transaction's start, so a judgment may become visible a little after
    the time it carries, and settling only what is older than that margin counts each once.
@@ -20,7 +21,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DurationField, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Now, TruncHour
 
@@ -76,6 +77,9 @@ def stats_refresh() -> dict:
             return {"skipped": True, "projects": 0}
         now = state.db_now
         settle = now - datetime.timedelta(seconds=SETTLE_SECONDS)
+        oldest = _oldest_open_transaction()
+        if oldest is not None:
+            settle = min(settle, oldest)
         if state.settled_until is not None:
             # The watermark never moves back (a clock step, a longer margin): what is settled
             # must not be counted again as provisional.
@@ -102,6 +106,29 @@ def stats_refresh() -> dict:
         state.refreshed_at = now
         state.save(update_fields=["settled_until", "refreshed_at"])
     return {"skipped": False, "projects": len(due)}
+
+
+def _oldest_open_transaction():
+    """The start of the oldest transaction open on this database in another session (PostgreSQL;
+    None when there is none, and on SQLite, where this refresh holds the only writer slot).
+
+    A judgment's `submitted_at` is never earlier than the start of the transaction that stores
+    it, so one that runs longer than SETTLE_SECONDS would commit behind a watermark of
+    `now - SETTLE_SECONDS` and never be counted: the watermark stops short of it instead. Read
+    without waiting, unlike a payroll run (billing.services.runs): what it holds back stays
+    provisional until a later refresh.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        # Inside a transaction the activity view is read once and kept: drop that copy.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT min(xact_start) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
 
 
 # --- hourly buckets -----------------------------------------------------------------------------

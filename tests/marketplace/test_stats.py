@@ -4,10 +4,12 @@
 import csv
 import datetime
 import io
+import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from billing.models import StatementLine
@@ -18,7 +20,7 @@ from marketplace.tasks import stats_refresh_task
 from qc.services.quality import quality_record_check
 from tests import factories
 from tests.billing.utils import post_run
-from tests.utils import api_client
+from tests.utils import api_client, requires_postgres
 
 CLAIM = "/api/v1/assignments/claim/"
 REPORT = "/api/v1/reports/throughput/"
@@ -296,6 +298,45 @@ def test_refreshes_count_each_judgment_once_across_the_settling_margin(
     totals = StatsHour.objects.filter(project=project).values_list("judgments", "seconds")
     assert sum(n for n, _ in totals) == 5
     assert sum(s for _, s in totals) == pytest.approx(100)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_judgment_committed_after_a_long_transaction_is_counted(
+    manager_pat, worker_alice, monkeypatch
+):
+    # given a margin of 0 s (any transaction outlives it) and a submit whose transaction is
+    # still open while a refresh moves the watermark past its `submitted_at`
+    monkeypatch.setattr(stats, "SETTLE_SECONDS", 0)
+    project = factories.project_create(manager_pat, gold_ratio=0.0)
+    stored, committed = threading.Event(), threading.Event()
+
+    def submit():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # stamped with its transaction's clock, as a submit does
+                cursor.execute("SELECT transaction_timestamp()")
+                regular(worker_alice, project, at=cursor.fetchone()[0])
+                stored.set()
+                assert committed.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    try:
+        assert stored.wait(30)
+        stats.stats_refresh()
+    finally:
+        committed.set()
+        thread.join(30)
+
+    # when it has committed and the next refresh runs
+    stats.stats_refresh()
+
+    # then its judgment is in the hourly buckets
+    hours = StatsHour.objects.filter(project=project).values_list("judgments", flat=True)
+    assert sum(hours) == 1
 
 
 def test_an_unchanged_idle_project_is_not_recomputed(project, worker_alice):
