@@ -216,16 +216,20 @@ def _hours_provisional(project_ids: list[int], since) -> set[int]:
 # --- per project --------------------------------------------------------------------------------
 
 
+def _held(now) -> Q:
+    """Leases held at `now`: an expired one not yet swept (marketplace.services.assignments)
+    holds nothing and makes no worker active."""
+    return Q(status=Assignment.Status.ACTIVE, lease_expires_at__gt=now)
+
+
 def _projects_due(touched: set[int], *, since, now) -> list[Project]:
     """Projects whose figures may have changed: judgments submitted or reviewed (`touched`) or
-    leases held since the last refresh, figures that decay with time (last hour, last 24 h, active workers),
+    leases held (not expired) now, figures that decay with time (last hour, last 24 h, active workers),
     settings or status changed, payroll lines written, no figures yet, or figures older than
     STALE_AFTER."""
     due = set(touched)
     due.update(
-        Assignment.objects.filter(status=Assignment.Status.ACTIVE)
-        .values_list("project_id", flat=True)
-        .distinct()
+        Assignment.objects.filter(_held(now)).values_list("project_id", flat=True).distinct()
     )
     lines = apps.get_model("billing", "StatementLine")
     due.update(
@@ -274,7 +278,7 @@ def _worker_rows(project: Project, now) -> list[dict]:
             gold_correct=Count("pk", filter=_GOLD_DONE & Q(check_passed=True)),
             payable=Count("pk", filter=Q(status__in=_PAYABLE)),
             unpaid=Count("pk", filter=Q(status__in=_PAYABLE) & ~Exists(paid)),
-            active=Count("pk", filter=Q(status=Assignment.Status.ACTIVE)),
+            active=Count("pk", filter=_held(now)),
             spent=Sum(_SPENT, filter=_REGULAR_DONE, output_field=DurationField()),
             first=Min("submitted_at"),
             last=Max("submitted_at"),

@@ -370,6 +370,26 @@ def test_a_review_on_an_idle_project_shows_at_the_next_refresh(project, manager_
     assert stats.stats_refresh()["projects"] == 0
 
 
+def test_an_expired_lease_not_yet_swept_makes_no_active_worker(project, manager_pat, worker_alice):
+    # given an idle project whose only lease expired a day ago and was not swept yet
+    a_day_ago = timezone.now() - datetime.timedelta(days=1)
+    Project.objects.filter(pk=project.pk).update(updated_at=a_day_ago)
+    Assignment.objects.create(
+        task=Task.objects.filter(project=project).first(),
+        project=project,
+        worker=worker_alice,
+        claimed_at=a_day_ago - datetime.timedelta(minutes=10),
+        lease_expires_at=a_day_ago,
+    )
+
+    stats.stats_refresh()
+
+    # then nobody is active, and the project is not recomputed on every refresh for it
+    body = api_client(manager_pat).get(stats_url(project)).json()
+    assert body["workers"] == {"active": 0, "blocked": 0, "total": 1}
+    assert stats.stats_refresh()["projects"] == 0
+
+
 def test_the_beat_job_refreshes(project, worker_alice):
     regular(worker_alice, project, at=timezone.now())
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
