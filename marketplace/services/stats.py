@@ -17,7 +17,6 @@ Nothing here runs on the claim/submit path. One refresh, in one transaction:
 """
 
 import datetime
-from collections import defaultdict
 from decimal import Decimal
 
 from django.apps import apps
@@ -25,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import Count, DurationField, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Now, TruncHour
 
+from config.aggregates import ExactSum
 from marketplace.models import (
     Assignment,
     Project,
@@ -290,18 +290,22 @@ def _worker_rows(project: Project, now) -> list[dict]:
 
 def _lines(project: Project) -> tuple[dict[int, Decimal], int]:
     """Pay per worker (payroll lines in the project's currency, corrections included) and the
-    judgments those lines paid. Read through the app registry: billing reads marketplace, so
-    marketplace may not import it (STYLE.md); these are read-only sums. Summed as decimals
-    in Python: SQLite would sum the amounts as floats."""
+    judgments those lines paid, summed in one GROUP BY worker. Read through the app registry:
+    billing reads marketplace, so marketplace may not import it (STYLE.md); these are
+    read-only sums. ExactSum keeps the amounts exact on SQLite too, which sums decimals as
+    floats."""
     lines = apps.get_model("billing", "StatementLine")
-    earned: dict[int, Decimal] = defaultdict(Decimal)
-    paid = 0
-    rows = lines.objects.filter(project=project, currency=project.currency).values_list(
-        "worker_id", "amount", "judgments"
+    rows = (
+        lines.objects.filter(project=project, currency=project.currency)
+        .values("worker_id")
+        .annotate(amount=ExactSum("amount"), judgments=Sum("judgments"))
+        .order_by()
     )
-    for worker_id, amount, judgments in rows.iterator(chunk_size=5000):
-        earned[worker_id] += amount
-        paid += judgments
+    earned: dict[int, Decimal] = {}
+    paid = 0
+    for row in rows:
+        earned[row["worker_id"]] = row["amount"]
+        paid += row["judgments"]
     return earned, paid
 
 

@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.db import connection, connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import StatementLine
+from billing.models import PayrollRun, StatementLine
 from config.celery import app
 from marketplace.models import Assignment, Project, ProjectStats, StatsHour, Task
 from marketplace.services import stats
@@ -183,6 +184,39 @@ def test_work_paid_then_untrusted_by_a_block_leaves_the_projection_alone(
     assert ProjectStats.objects.get(project=worked).unpaid_judgments == 0
     assert body["cost"]["to_date"] == "0.90"
     assert body["cost"]["projected_total"] == "1.73"
+
+
+def test_pay_is_summed_per_worker_in_the_database_and_exactly(worked, manager_pat, worker_alice):
+    # given 189 more lines of 0.01 for Alice (a float sum drifts by then)
+    # (one line per run, worker and project: each in a run of its own)
+    line = StatementLine.objects.get(project=worked, worker=worker_alice)
+    runs = []
+    for n in range(1, 190):
+        run = PayrollRun.objects.get(pk=line.run_id)
+        run.pk, run.idempotency_key = None, None
+        run.start, run.end = (
+            run.start - datetime.timedelta(days=n),
+            run.end - datetime.timedelta(days=n),
+        )
+        runs.append(run)
+    copies = []
+    for run in PayrollRun.objects.bulk_create(runs):
+        copy = StatementLine.objects.get(pk=line.pk)
+        copy.pk, copy.run, copy.amount, copy.judgments = None, run, Decimal("0.01"), 1
+        copies.append(copy)
+    StatementLine.objects.bulk_create(copies)
+
+    with CaptureQueriesContext(connection) as queries:
+        stats.stats_refresh()
+
+    # then the lines were summed by the database, not read one by one, and exactly
+    reads = [q["sql"] for q in queries if 'FROM "billing_statementline"' in q["sql"]]
+    assert reads and all("GROUP BY" in sql for sql in reads if "SUM" in sql)
+    assert not [sql for sql in reads if "SUM" not in sql and "DISTINCT" not in sql]
+    rows = api_client(manager_pat).get(workers_url(worked), {"ordering": "-earned"}).json()
+    assert rows["results"][0]["earned"] == "2.59"  # 0.70 + 1.89
+    figures = ProjectStats.objects.get(project=worked)
+    assert figures.cost_amount == Decimal("2.79") and figures.paid_judgments == 9 + 189
 
 
 def test_breakdowns_per_vendor_and_center_and_the_accuracy_distribution(
