@@ -502,6 +502,36 @@ def test_the_throughput_report_groups_the_managers_projects(
     assert totals == expected
 
 
+@pytest.mark.parametrize("interval", ["hour", "day"])
+def test_a_report_starting_inside_a_period_keeps_that_period(
+    project, manager_pat, worker_alice, interval
+):
+    # given a judgment ten minutes into an hour (and a day) two days ago
+    day = (timezone.now() - datetime.timedelta(days=2)).astimezone(datetime.UTC)
+    day = day.replace(hour=0, minute=0, second=0, microsecond=0)
+    regular(worker_alice, project, at=day + datetime.timedelta(minutes=10))
+    stats.stats_refresh()
+
+    # when a report starts later in that hour
+    start = day + datetime.timedelta(minutes=30)
+    response = api_client(manager_pat).get(
+        REPORT,
+        {
+            "group_by": "project",
+            "interval": interval,
+            "start": start.isoformat(),
+            "end": (start + datetime.timedelta(hours=3)).isoformat(),
+        },
+    )
+
+    # then the period it starts in is there, whole
+    assert response.status_code == 200, response.content
+    rows = response.json()["results"]
+    assert [(row["period"], row["judgments"]) for row in rows] == [
+        (day.isoformat().replace("+00:00", "Z"), 1)
+    ]
+
+
 def test_staff_see_every_project_in_the_report(project, staff_sam, worker_alice):
     someone_elses = factories.project_create(factories.ManagerFactory(), name="Not Pat's")
     regular(worker_alice, someone_elses, at=timezone.now())
