@@ -7,6 +7,7 @@ import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -705,6 +706,17 @@ class ProjectWorkerFilter(django_filters.FilterSet):
         fields = ["worker", "vendor", "center", "blocked"]
 
 
+class WorkerTieBreakOrdering(OrderingFilter):
+    """`?ordering=` with the worker id as the last key, so that rows equal on the requested
+    columns keep one order and pages neither repeat nor skip a row."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering or {"worker", "-worker", "worker_id"} & set(ordering):
+            return ordering
+        return [*ordering, "worker_id"]
+
+
 class ProjectWorkersApi(ApiView):
     """Per worker on a project, as of the last stats refresh: sortable (`?ordering=`), filterable;
     `?format=csv` or `?format=jsonl` streams every row."""
@@ -713,6 +725,7 @@ class ProjectWorkersApi(ApiView):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, *EXPORT_RENDERERS]
     queryset = ProjectWorkerStats.objects.none()  # for the schema; rows come from the selector
     filterset_class = ProjectWorkerFilter
+    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, WorkerTieBreakOrdering]
     ordering_fields = [
         "worker",
         "username",

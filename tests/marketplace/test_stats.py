@@ -15,7 +15,14 @@ from django.utils import timezone
 
 from billing.models import PayrollRun, StatementLine
 from config.celery import app
-from marketplace.models import Assignment, Project, ProjectStats, StatsHour, Task
+from marketplace.models import (
+    Assignment,
+    Project,
+    ProjectStats,
+    ProjectWorkerStats,
+    StatsHour,
+    Task,
+)
 from marketplace.services import stats
 from marketplace.tasks import stats_refresh_task
 from qc.services.quality import quality_record_check
@@ -278,6 +285,29 @@ def test_the_worker_table_filters_and_sorts(worked, manager_pat, worker_alice, c
     assert usernames(accuracy_below=0.8) == ["worker_alice"]
     assert usernames(blocked="true") == []
     assert usernames(username="fay") == ["freelancer_fay"]
+
+
+def test_worker_table_rows_equal_on_the_ordering_keep_the_worker_order(
+    project, manager_pat, center_manila
+):
+    # given four workers with the same figures, their rows stored in descending id order
+    workers = [factories.WorkerFactory(center=center_manila) for _ in range(4)]
+    for worker in sorted(workers, key=lambda worker: -worker.pk):
+        ProjectWorkerStats.objects.create(
+            project=project, worker=worker, judgments=3, accuracy_estimate=0.5
+        )
+    client = api_client(manager_pat)
+
+    # when they are read sorted by a column they tie on, a page of one at a time
+    pages = [
+        client.get(workers_url(project), {"ordering": "-judgments", "page_size": 1, "page": n})
+        for n in range(1, 5)
+    ]
+
+    # then every worker comes once, in id order
+    assert [page.json()["results"][0]["worker"] for page in pages] == sorted(
+        worker.pk for worker in workers
+    )
 
 
 def test_a_blocked_worker_shows_as_blocked_with_untrusted_work(project, manager_pat, worker_bob):
