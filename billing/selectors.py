@@ -10,26 +10,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from billing.models import Account, Invoice, LedgerEntry, PayrollRun, StatementLine
+from config.aggregates import ExactSum
 from config.errors import NotFoundError
-from config.money import RATE_PLACES, money_str
+from config.money import money_str
 from marketplace.selectors import project_ids_for_user
 from workforce.models import Role, User, Vendor
-
-
-class _ExactSum(Sum):
-    """SUM of an amount column, exact on both databases. PostgreSQL sums numerics exactly.
-    SQLite keeps decimals as floats and sums them as floats, whose errors pile up over many
-    rows (189 entries were enough to show 0.02 for 0.01); there the amounts are summed as
-    integers of 10^-RATE_PLACES (no amount has more places) and divided once at the end, which
-    is as exact as SQLite stores any decimal."""
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        units = 10**RATE_PLACES
-        template = f"SUM(CAST(ROUND(%(expressions)s * {units}) AS INTEGER)) / {units}.0"
-        return super().as_sqlite(compiler, connection, template=template, **extra_context)
 
 
 def payroll_run_list() -> QuerySet[PayrollRun]:
@@ -54,7 +42,7 @@ def run_totals_for_user(*, user: User, runs: Iterable[PayrollRun]) -> dict[int, 
         _lines_visible(user)
         .filter(run__in=[run.pk for run in runs])
         .values("run_id", "currency")
-        .annotate(amount=_ExactSum("amount"))
+        .annotate(amount=ExactSum("amount"))
         .order_by("run_id", "currency")
     )
     totals: dict[int, list[dict]] = defaultdict(list)
@@ -156,9 +144,9 @@ def account_balance(*, account: Account) -> Decimal:
 
 def ledger_balances() -> QuerySet:
     """One row per account and currency, `{account, currency, balance}`; debits positive;
-    summed exactly on SQLite too (_ExactSum)."""
+    summed exactly on SQLite too (ExactSum)."""
     return (
         LedgerEntry.objects.values("account__name", "account__currency")
-        .annotate(balance=_ExactSum("amount"))
+        .annotate(balance=ExactSum("amount"))
         .order_by("account__currency", "account__name")
     )

@@ -11,9 +11,7 @@ class ExactSum(Sum):
     SQLite keeps decimals as floats and sums them as floats, whose errors pile up over many
     rows (189 entries were enough to show 0.02 for 0.01); there the amounts are summed as
     integers of 10^-RATE_PLACES (no amount has more places) and divided once at the end, which
-    is as exact as SQLite stores any decimal.
-
-    The same as billing.selectors._ExactSum, which can become an import of this one."""
+    is as exact as SQLite stores any decimal."""
 
     def as_sqlite(self, compiler, connection, **extra_context):
         units = 10**RATE_PLACES
