@@ -147,24 +147,31 @@ def _projected_total(figures: ProjectStats, currency: str) -> str | None:
     return money_str(figures.cost_amount + max(to_pay, Decimal(0)) * per_judgment, currency)
 
 
+def _group_figures(sums: dict) -> dict:
+    """What a center's or a vendor's row shows of its summed workers' figures."""
+    return {
+        "judgments": sums["judgments"],
+        "last_hour": sums["last_hour"],
+        "last_24h": sums["last_24h"],
+        "gold_answered": sums["gold_answered"],
+        "gold_correct": sums["gold_correct"],
+        "gold_accuracy": _ratio(sums["gold_correct"], sums["gold_answered"]),
+        "seconds_per_judgment": _ratio(sums["seconds"], sums["judgments"]),
+        "workers": sums["workers"],
+        "workers_active": sums["workers_active"],
+        "workers_blocked": sums["workers_blocked"],
+        "seats": sums["seats"],
+        "seats_used": _ratio(sums["workers_active"], sums["seats"]),
+    }
+
+
 def _group_out(group: dict) -> dict:
     return {
         "center": group["center"],
         "name": group["center_name"] or "Freelancers",
         "vendor": group["vendor"],
         "vendor_name": group["vendor_name"],
-        "judgments": group["judgments"],
-        "last_hour": group["last_hour"],
-        "last_24h": group["last_24h"],
-        "gold_answered": group["gold_answered"],
-        "gold_correct": group["gold_correct"],
-        "gold_accuracy": _ratio(group["gold_correct"], group["gold_answered"]),
-        "seconds_per_judgment": _ratio(group["seconds"], group["judgments"]),
-        "workers": group["workers"],
-        "workers_active": group["workers_active"],
-        "workers_blocked": group["workers_blocked"],
-        "seats": group["seats"],
-        "seats_used": _ratio(group["workers_active"], group["seats"]),
+        **_group_figures(group),
     }
 
 
@@ -194,18 +201,7 @@ def _vendor_rows(groups: list[dict]) -> list[dict]:
             "vendor": row["vendor"],
             "name": row["name"],
             "centers": row["centers"],
-            "judgments": row["judgments"],
-            "last_hour": row["last_hour"],
-            "last_24h": row["last_24h"],
-            "gold_answered": row["gold_answered"],
-            "gold_correct": row["gold_correct"],
-            "gold_accuracy": _ratio(row["gold_correct"], row["gold_answered"]),
-            "seconds_per_judgment": _ratio(row["seconds"], row["judgments"]),
-            "workers": row["workers"],
-            "workers_active": row["workers_active"],
-            "workers_blocked": row["workers_blocked"],
-            "seats": row["seats"],
-            "seats_used": _ratio(row["workers_active"], row["seats"]),
+            **_group_figures(row),
         }
         for row in sorted(vendors.values(), key=lambda row: (row["vendor"] is None, row["vendor"]))
     ]
