@@ -24,3 +24,21 @@ def prepared(name: str, types: str, sql: str) -> str:
             cursor.execute(f"PREPARE {name} ({types}) AS {sql}")
         done.add(name)
     return name
+
+
+def fetch_prepared(name: str, types: str, sql: str, params: list, *, many: bool = False):
+    """Runs a hot statement: `sql` takes its parameters as `{}`, each once and in order. On
+    PostgreSQL it is prepared once per connection (as `name`, parameters of `types`) and
+    executed; elsewhere it runs as is. Returns the first row (None if none, or if it returns
+    no rows at all), or all of them with `many`."""
+    if connection.vendor == "postgresql":
+        placeholders = [f"${number}" for number in range(1, len(params) + 1)]
+        name = prepared(name, types, sql.format(*placeholders))
+        sql = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+    else:
+        sql = sql.format(*["%s"] * len(params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.description is None:
+            return None
+        return cursor.fetchall() if many else cursor.fetchone()

@@ -16,7 +16,7 @@ import json
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from config.db import prepared
+from config.db import fetch_prepared, prepared
 from marketplace.models import Assignment, Project, ProjectLanguage, Task
 from qc.models import WorkerQuality
 from workforce.models import WorkerLanguage, WorkerSkill
@@ -389,12 +389,9 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
         f"JOIN {TASK} t ON t.id = a.task_id JOIN {PROJECT} p ON p.id = a.project_id "
         f"JOIN workforce_worker w ON w.id = a.worker_id WHERE a.id = {{}} AND w.user_id = {{}}"
     )
-    if connection.vendor == "postgresql":
-        name = prepared("loop_assignment_for_submit", "bigint, bigint", sql.format("$1", "$2"))
-        sql = f"EXECUTE {name}(%s, %s)"
-    else:
-        sql = sql.format("%s", "%s")
-    row = _fetchone(sql, [assignment_id, user_id])
+    row = fetch_prepared(
+        "loop_assignment_for_submit", "bigint, bigint", sql, [assignment_id, user_id]
+    )
     if row is None:
         return None
     values = iter(row)
@@ -451,12 +448,15 @@ def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
     """(answer, gold_seen, gold_correct of its worker) for each trusted judgment of a task:
     what its consensus is computed from when its last judgment arrives."""
     quality = WorkerQuality._meta.db_table
-    rows = _fetchall(
+    rows = fetch_prepared(
+        "loop_trusted_judgments",
+        "bigint",
         f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
         f"FROM {ASSIGNMENT} a LEFT JOIN {quality} q ON q.worker_id = a.worker_id "
-        f"AND q.project_id = a.project_id WHERE a.task_id = %s "
+        f"AND q.project_id = a.project_id WHERE a.task_id = {{}} "
         f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
         f"ORDER BY a.id",
         [task_id],
+        many=True,
     )
     return [(db_json(answer), seen, correct) for answer, seen, correct in rows]

@@ -1,5 +1,11 @@
 """Results of tasks: per-task consensus when a task completes."""
 
+import json
+
+from django.db import connection
+from django.utils import timezone
+
+from config.db import fetch_prepared
 from marketplace.loop_queries import task_trusted_judgments
 from marketplace.selectors import project_answer_format
 from qc import scoring
@@ -7,6 +13,13 @@ from qc.consensus import Consensus, consensus
 from qc.models import TaskResult
 
 _MIN_WEIGHT = 1e-9
+# Written on every task completion: one constant statement (see config.db).
+_RECORD = (
+    f"INSERT INTO {TaskResult._meta.db_table} (task_id, project_id, consensus, confidence, "
+    "method, updated_at) VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (task_id) DO UPDATE SET "
+    "consensus = excluded.consensus, confidence = excluded.confidence, "
+    "method = excluded.method, updated_at = excluded.updated_at"
+)
 
 
 def task_consensus_record(*, task, project) -> Consensus:
@@ -30,18 +43,17 @@ def task_consensus_record(*, task, project) -> Consensus:
     result = consensus(
         project_answer_format(project), [answer for answer, _, _ in rows], weights, task.data
     )
-    TaskResult.objects.bulk_create(
+    fetch_prepared(
+        "qc_consensus_record",
+        "bigint, bigint, jsonb, float8, text, timestamptz",
+        _RECORD,
         [
-            TaskResult(
-                task=task,
-                project=project,
-                consensus=result.answer,
-                confidence=result.confidence,
-                method=TaskResult.Method.WEIGHTED_MAJORITY,
-            )
+            task.pk,
+            project.pk,
+            json.dumps(result.answer),
+            result.confidence,
+            TaskResult.Method.WEIGHTED_MAJORITY,
+            connection.ops.adapt_datetimefield_value(timezone.now()),
         ],
-        update_conflicts=True,
-        unique_fields=["task"],
-        update_fields=["consensus", "confidence", "method", "updated_at"],
     )
     return result

@@ -7,9 +7,10 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from marketplace.apis import ClaimOutputSerializer, SubmitOutputSerializer, claim_body, submit_body
 from marketplace.loop_queries import worker_lock
 from marketplace.models import Assignment, Task
-from marketplace.services.assignments import assignments_expire
+from marketplace.services.assignments import assignment_claim, assignment_submit, assignments_expire
 from marketplace.tasks import assignments_expire_task
 from qc.models import WorkerQuality
 from tests import factories
@@ -570,3 +571,51 @@ def test_a_grown_overlap_keeps_what_adaptive_overlap_asked_for(manager_pat, work
         asked_more.pk: 4,
         Task.objects.exclude(pk=asked_more.pk).get(project=project).pk: 3,
     }
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"task_type": "classification"},
+        {"task_type": "rating", "scale_min": 1, "scale_max": 5},
+        {"task_type": "text"},
+    ],
+    ids=lambda settings: settings["task_type"],
+)
+def test_claim_and_submit_bodies_are_the_documented_shapes(worker_alice, manager_pat, settings):
+    # The views build these bodies directly; the OpenAPI schema documents them through the
+    # serializers, which must give the same output.
+    project = factories.project_create(manager_pat, instructions="Read twice.", **settings)
+    factories.tasks_create(project, 1)
+    answer = {"classification": "positive", "rating": 4, "text": "fine"}[project.task_type]
+
+    claimed = assignment_claim(user=worker_alice.user)
+    submitted = assignment_submit(
+        user=worker_alice.user, assignment_id=claimed.assignment_id, answer=answer
+    )
+
+    assert claim_body(claimed) == ClaimOutputSerializer(claimed).data
+    assert submit_body(submitted) == SubmitOutputSerializer(submitted).data
+    assert claim_body(claimed)["project"]["instructions"] == "Read twice."
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (None, 201),
+        ("*/*", 201),
+        ("application/json", 201),
+        ("application/json; indent=2", 201),
+        ("text/html, application/json;q=0.5", 201),
+        ("text/html", 406),
+        ("application/xml", 406),
+    ],
+)
+def test_claims_answer_json_to_whoever_accepts_it(worker_alice, project_sentiment, accept, status):
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+
+    response = api_client(worker_alice.user).post(CLAIM, {}, format="json", **headers)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    assert Assignment.objects.count() == (1 if status == 201 else 0)
