@@ -369,8 +369,9 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     overlap_h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
     intersection = overlap_w * overlap_h
     union = aw * ah + bw * bh - intersection
-    # Boxes below float resolution have areas that underflow to 0; they match nothing.
-    return intersection / union if union > 0 else 0.0
+    # Boxes below float resolution have areas that underflow to 0; they match nothing. For
+    # nearly identical thin boxes the subtraction above cancels and the ratio can round past 1.
+    return min(1.0, intersection / union) if union > 0 else 0.0
 
 
 def _bbox_matches(fmt: AnswerFormat, answer: list[dict], gold: list[dict]) -> bool:

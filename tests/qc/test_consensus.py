@@ -591,6 +591,18 @@ def test_unanimous_judgments_give_that_answer_with_confidence_1(task_type, data)
     assert result == Consensus(expected, 1.0)
 
 
+def test_unanimous_thin_boxes_that_nearly_coincide_each_keep_their_own_box():
+    # Found by the property above: two 1e-9-high boxes 1e-9 apart have an IoU that rounded
+    # past 1 (cancellation in the union), which outranked each box's identical twin, so both
+    # came back averaged.
+    fmt = replace(BBOX, gold_threshold=0.0)
+    answer = [box(x=0, y=0, w=1, h=1), box(x=0, y=1, w=1, h=1e-9), box(x=1e-9, y=1, w=1, h=1e-9)]
+
+    result = consensus(fmt, [answer, answer], [0.5, 0.5], NO_DATA)
+
+    assert result == Consensus(sorted(answer, key=box_key), 1.0)
+
+
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 @given(st.data())
 def test_only_the_ratios_of_the_weights_matter(task_type, data):
