@@ -27,18 +27,26 @@ def prepared(name: str, types: str, sql: str) -> str:
 
 
 def fetch_prepared(name: str, types: str, sql: str, params: list, *, many: bool = False):
-    """Runs a hot statement: `sql` takes its parameters as `{}`, each once and in order. On
-    PostgreSQL it is prepared once per connection (as `name`, parameters of `types`) and
-    executed; elsewhere it runs as is. Returns the first row (None if none, or if it returns
-    no rows at all), or all of them with `many`."""
+    """Runs a hot statement that returns rows: `sql` takes its parameters as `{}`, each once
+    and in order. On PostgreSQL it is prepared once per connection (as `name`, parameters of
+    `types`) and executed; elsewhere it runs as is. Returns the first row (None if none), or
+    all of them with `many`."""
+    with connection.cursor() as cursor:
+        _execute_prepared(cursor, name, types, sql, params)
+        return cursor.fetchall() if many else cursor.fetchone()
+
+
+def execute_prepared(name: str, types: str, sql: str, params: list) -> None:
+    """`fetch_prepared` for a statement that returns no rows."""
+    with connection.cursor() as cursor:
+        _execute_prepared(cursor, name, types, sql, params)
+
+
+def _execute_prepared(cursor, name: str, types: str, sql: str, params: list) -> None:
     if connection.vendor == "postgresql":
         placeholders = [f"${number}" for number in range(1, len(params) + 1)]
         name = prepared(name, types, sql.format(*placeholders))
         sql = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
     else:
         sql = sql.format(*["%s"] * len(params))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.description is None:
-            return None
-        return cursor.fetchall() if many else cursor.fetchone()
+    cursor.execute(sql, params)

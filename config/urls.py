@@ -5,7 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config.health import health
 
 api_v1 = [
-    # The worker loop's routes are matched first: every claim and submit resolves its URL.
+    # The worker loop's routes are matched first (marketplace.urls starts with them): every
+    # claim and submit resolves its URL.
     path("", include("marketplace.urls")),
     path("", include("workforce.urls")),
     path("", include("qc.urls")),
@@ -13,10 +14,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/v1/", include(api_v1)),
     path("dashboard/", include("marketplace.dashboard")),
 ]

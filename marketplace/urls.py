@@ -3,6 +3,13 @@ from django.urls import path
 from marketplace import apis
 
 urlpatterns = [
+    # Every judgment resolves these two: they are matched first.
+    path("assignments/claim/", apis.AssignmentClaimApi.as_view(), name="assignment-claim"),
+    path(
+        "assignments/<int:assignment_id>/submit/",
+        apis.AssignmentSubmitApi.as_view(),
+        name="assignment-submit",
+    ),
     path("projects/", apis.ProjectsApi.as_view(), name="projects"),
     path("projects/<int:project_id>/", apis.ProjectDetailApi.as_view(), name="project-detail"),
     *(
@@ -27,16 +34,10 @@ urlpatterns = [
         name="project-review-sample",
     ),
     path("assignments/", apis.AssignmentListApi.as_view(), name="assignments"),
-    path("assignments/claim/", apis.AssignmentClaimApi.as_view(), name="assignment-claim"),
     path(
         "assignments/<int:assignment_id>/",
         apis.AssignmentDetailApi.as_view(),
         name="assignment-detail",
-    ),
-    path(
-        "assignments/<int:assignment_id>/submit/",
-        apis.AssignmentSubmitApi.as_view(),
-        name="assignment-submit",
     ),
     *(
         path(

@@ -5,7 +5,7 @@ import json
 from django.db import connection
 from django.utils import timezone
 
-from config.db import fetch_prepared
+from config.db import execute_prepared
 from marketplace.loop_queries import task_trusted_judgments
 from marketplace.selectors import project_answer_format
 from qc import scoring
@@ -43,7 +43,7 @@ def task_consensus_record(*, task, project) -> Consensus:
     result = consensus(
         project_answer_format(project), [answer for answer, _, _ in rows], weights, task.data
     )
-    fetch_prepared(
+    execute_prepared(
         "qc_consensus_record",
         "bigint, bigint, jsonb, float8, text, timestamptz",
         _RECORD,

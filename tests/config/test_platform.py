@@ -7,10 +7,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
 from config import env
+from config.middleware import MessageMiddleware
 from tests.utils import api_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,13 @@ def test_times_are_emitted_in_utc(vendor_admin_acme, vendor_acme):
     response = api_client(vendor_admin_acme).get(f"/api/v1/vendors/{vendor_acme.id}/")
 
     assert response.json()["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(("path", "has_messages"), [("/api/v1/me/", False), ("/dashboard/", True)])
+def test_messages_are_set_up_for_html_pages_but_not_for_the_api(rf, path, has_messages):
+    request = rf.get(path)
+    SessionMiddleware(lambda request: None).process_request(request)
+
+    MessageMiddleware(lambda request: None).process_request(request)
+
+    assert hasattr(request, "_messages") is has_messages

@@ -6,8 +6,18 @@ import pytest
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
 
-from marketplace.apis import ClaimOutputSerializer, SubmitOutputSerializer, claim_body, submit_body
+from marketplace.apis import (
+    AssignmentClaimApi,
+    AssignmentSubmitApi,
+    ClaimOutputSerializer,
+    SubmitOutputSerializer,
+    claim_body,
+    submit_body,
+)
 from marketplace.loop_queries import worker_lock
 from marketplace.models import Assignment, Task
 from marketplace.services.assignments import assignment_claim, assignment_submit, assignments_expire
@@ -619,3 +629,25 @@ def test_claims_answer_json_to_whoever_accepts_it(worker_alice, project_sentimen
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
     assert Assignment.objects.count() == (1 if status == 201 else 0)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-3, 3) | st.text(max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+_BODY_KEYS = st.sampled_from(["project", "exam", "answer", "other"])
+
+
+@pytest.mark.parametrize("api", [AssignmentClaimApi, AssignmentSubmitApi], ids=["claim", "submit"])
+@given(body=st.dictionaries(_BODY_KEYS, _JSON, max_size=3) | _JSON)
+def test_the_quick_body_check_agrees_with_the_serializer(api, body):
+    serializer = api.InputSerializer(data=body)
+    if serializer.is_valid():
+        assert api.InputSerializer.validated(body) == serializer.validated_data
+    else:
+        with pytest.raises(ValidationError) as refused:
+            api.InputSerializer.validated(body)
+        assert refused.value.detail == serializer.errors
