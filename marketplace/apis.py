@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from config import money
-from config.api import ApiView, JSONNegotiation
+from config.api import ApiView, AuthenticatedInFirstStatement, JSONNegotiation
 from config.fields import CurrencyField, DecimalStringField, TiersField
 from config.renderers import EXPORT_RENDERERS, stream_response
 from marketplace import selectors, selectors_stats
@@ -426,7 +426,7 @@ class ClaimOutputSerializer(serializers.Serializer):
         return {"id": claim.task_id, "data": claim.data}
 
 
-class AssignmentClaimApi(ApiView):
+class AssignmentClaimApi(AuthenticatedInFirstStatement):
     permission_classes = [WorkerOrStaff]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONNegotiation
@@ -460,7 +460,7 @@ class AssignmentClaimApi(ApiView):
     def post(self, request):
         data = self.InputSerializer.validated(request.data)
         claim = assignments.assignment_claim(
-            user=request.user, project_id=data.get("project"), exam_id=data.get("exam")
+            user=self.caller(request), project_id=data.get("project"), exam_id=data.get("exam")
         )
         if claim is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -537,7 +537,7 @@ def submit_body(assignment: Assignment) -> dict:
     }
 
 
-class AssignmentSubmitApi(ApiView):
+class AssignmentSubmitApi(AuthenticatedInFirstStatement):
     permission_classes = [WorkerOrStaff]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JSONNegotiation
@@ -560,7 +560,7 @@ class AssignmentSubmitApi(ApiView):
     def post(self, request, assignment_id: int):
         answer = self.InputSerializer.validated(request.data)["answer"]
         assignment = assignments.assignment_submit(
-            user=request.user, assignment_id=assignment_id, answer=answer
+            user=self.caller(request), assignment_id=assignment_id, answer=answer
         )
         return Response(submit_body(assignment))
 

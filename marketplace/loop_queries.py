@@ -16,10 +16,11 @@ import json
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
+from config.authentication import TokenCaller
 from config.db import fetch_prepared, prepared
 from marketplace.models import Assignment, Project, ProjectLanguage, Task
 from qc.models import WorkerQuality
-from workforce.models import WorkerLanguage, WorkerSkill
+from workforce.models import User, WorkerLanguage, WorkerSkill
 from workforce.selectors import WORKER_ELIGIBLE_FROM, WORKER_ELIGIBLE_SQL
 
 TASK = Task._meta.db_table
@@ -226,13 +227,45 @@ def task_next_gold(*, worker_id: int, project_id: int, pivot: float) -> tuple | 
 
 
 # --- PostgreSQL: one round trip, prepared statements (see config/db.py) -----------------------
-_WORKER = f"{WORKER_ELIGIBLE_FROM} WHERE w.user_id = $1 AND {WORKER_ELIGIBLE_SQL}"
+# The caller's worker, `{who}` being their user id (or for a TokenCaller, the token's user).
+_WORKER = f"{WORKER_ELIGIBLE_FROM} WHERE w.user_id = {{who}} AND {WORKER_ELIGIBLE_SQL}"
+
+Caller = User | TokenCaller
+
+
+def _execute_as(cursor, caller: Caller, statements: list[tuple[str, str, str, list]]) -> User:
+    """Sends prepared statements for `caller` as one simple query (one round trip, one
+    transaction), each given as (name, types of its parameters, SQL, parameters): the SQL
+    names the caller `{who}`, which is `$1`, and takes its parameters as `$2`, `$3`, ...
+
+    For a TokenCaller the token's user row is sent first and authenticated (config.api), and
+    the statements know the caller as the token's user if allowed (else nobody). Returns the
+    authenticated user, with `cursor` at the first statement's result."""
+    token = isinstance(caller, TokenCaller)
+    who_type, who, who_sql = (
+        ("text", caller.key, caller.user_id_sql("$1")) if token else ("bigint", caller.pk, "$1")
+    )
+    sent, values = ([caller.user_statement()], [who]) if token else ([], [])
+    for name, types, sql, params in statements:
+        name = prepared(
+            f"{name}_by_{'token' if token else 'user'}",
+            ", ".join([who_type, *types]),
+            sql.replace("{who}", who_sql),
+        )
+        sent.append(f"EXECUTE {name}({', '.join(['%s'] * (1 + len(params)))})")
+        values += [who, *params]
+    cursor.execute("; ".join(sent), values)
+    if not token:
+        return caller
+    user = caller.authenticate(cursor.fetchone())
+    cursor.nextset()
+    return user
 
 
 @functools.cache
 def _claim_sql(*, one_project: bool) -> str:
-    """The claim after the worker lock, as one statement over $1 user, $2 project (or none),
-    $3 gold draw, $4 gold pivot."""
+    """The claim after the worker lock, as one statement over the caller, $2 project (or
+    none), $3 gold draw, $4 gold pivot."""
     names = {"worker": "w.id", "vendor": "w.vendor_id", "project": "p.id", "now": "now()"}
     picks = ", ".join(
         f"({pick.format(columns='t.id', lock=' FOR UPDATE OF t SKIP LOCKED', **names)})"
@@ -265,11 +298,12 @@ def _claim_sql(*, one_project: bool) -> str:
 
 
 def claim_at_once(
-    *, user_id: int, project_id: int | None, gold_draw: float, pivot: float
-) -> tuple[int, int, dict, datetime.datetime, Project] | None:
-    """The whole claim in one round trip, on PostgreSQL: (assignment id, task id, task data,
-    lease end, project) when the worker's first claimable project by priority, where they are
-    under `max_active_assignments`, has a regular task for them; else None and nothing changed.
+    *, caller: Caller, project_id: int | None, gold_draw: float, pivot: float
+) -> tuple[User, tuple[int, int, dict, datetime.datetime, Project] | None]:
+    """The whole claim in one round trip, on PostgreSQL: the caller's user, and (assignment
+    id, task id, task data, lease end, project) when the worker's first claimable project by
+    priority, where they are under `max_active_assignments`, has a regular task for them;
+    else None and nothing changed.
 
     Two statements sent as one simple query, so they run as one transaction: the first locks
     the worker (a worker's claims run one at a time), the second — with the fresh snapshot
@@ -277,25 +311,38 @@ def claim_at_once(
     committed — picks the project and the task as the step-by-step claim does, takes a slot
     or serves gold (drawn with `gold_draw` < `gold_ratio`), and inserts the assignment.
     """
-    lock = prepared("loop_worker_lock", "bigint", f"SELECT w.id FROM {_WORKER} FOR UPDATE OF w")
     one_project = project_id is not None
-    claim = prepared(
-        f"loop_claim_{'one' if one_project else 'any'}",
-        "bigint, bigint, float8, float8",
-        _claim_sql(one_project=one_project),
-    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"EXECUTE {lock}(%(user)s); EXECUTE {claim}(%(user)s, %(project)s, %(draw)s, "
-            "%(pivot)s)",
-            {"user": user_id, "project": project_id, "draw": gold_draw, "pivot": pivot},
+        user = _execute_as(
+            cursor,
+            caller,
+            [
+                ("loop_worker_lock", [], f"SELECT w.id FROM {_WORKER} FOR UPDATE OF w", []),
+                (
+                    f"loop_claim_{'one' if one_project else 'any'}",
+                    ["bigint", "float8", "float8"],
+                    _claim_sql(one_project=one_project),
+                    [project_id, gold_draw, pivot],
+                ),
+            ],
         )
         cursor.nextset()
         row = cursor.fetchone()
     if row is None:
-        return None
+        return user, None
     assignment_id, task_id, data, lease_expires_at, *values = row
-    return assignment_id, task_id, db_json(data), db_datetime(lease_expires_at), _project(values)
+    return user, (
+        assignment_id,
+        task_id,
+        db_json(data),
+        db_datetime(lease_expires_at),
+        _project(values),
+    )
+
+
+def caller_user(caller: Caller) -> User:
+    """The caller as a user: a TokenCaller is authenticated in a round trip of its own."""
+    return caller.user() if isinstance(caller, TokenCaller) else caller
 
 
 def task_take_slot(*, task_id: int) -> bool:
@@ -380,20 +427,29 @@ _JSON = {"answer", "data", "gold_answer", "labels"}
 _TIMES = {"claimed_at", "lease_expires_at", "submitted_at"}
 
 
-def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | None:
-    """The user's own assignment with what submitting needs of its task and project, and the
-    database's clock as `db_now`; None when it is not theirs (or does not exist)."""
+def assignment_for_submit(*, caller: Caller, assignment_id: int) -> tuple[User, Assignment | None]:
+    """The caller's user, and their own assignment with what submitting needs of its task and
+    project, and the database's clock as `db_now` (None when it is not theirs or does not
+    exist). On PostgreSQL one round trip, authentication included (see `_execute_as`)."""
     columns = [f"{alias}.{name}" for alias, names in _SUBMIT_COLUMNS.items() for name in names]
     sql = (
         f"SELECT {', '.join(columns)}, {_now()} FROM {ASSIGNMENT} a "
         f"JOIN {TASK} t ON t.id = a.task_id JOIN {PROJECT} p ON p.id = a.project_id "
-        f"JOIN workforce_worker w ON w.id = a.worker_id WHERE a.id = {{}} AND w.user_id = {{}}"
+        f"JOIN workforce_worker w ON w.id = a.worker_id WHERE w.user_id = {{who}} AND a.id = "
     )
-    row = fetch_prepared(
-        "loop_assignment_for_submit", "bigint, bigint", sql, [assignment_id, user_id]
-    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            user = _execute_as(
+                cursor,
+                caller,
+                [("loop_assignment_for_submit", ["bigint"], sql + "$2", [assignment_id])],
+            )
+            row = cursor.fetchone()
+    else:
+        user = caller
+        row = _fetchone(sql.replace("{who}", "%s") + "%s", [user.pk, assignment_id])
     if row is None:
-        return None
+        return user, None
     values = iter(row)
     parts = {}
     for alias, names in _SUBMIT_COLUMNS.items():
@@ -410,7 +466,7 @@ def assignment_for_submit(*, user_id: int, assignment_id: int) -> Assignment | N
     assignment.task = parts["t"]
     assignment.project = parts["p"]
     assignment.db_now = db_datetime(next(values))
-    return assignment
+    return user, assignment
 
 
 def assignment_store(

@@ -13,6 +13,7 @@ def roles_allowed(*roles: Role) -> type[BasePermission]:
     allowed = frozenset({Role.STAFF, *roles})
 
     class RolePermission(BasePermission):
+        roles = allowed
         message = f"Only {', '.join(sorted(allowed))} may use this endpoint."
 
         def has_permission(self, request, view):

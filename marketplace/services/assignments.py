@@ -52,7 +52,7 @@ class Claim:
 
 
 def assignment_claim(
-    *, user: User, project_id: int | None = None, exam_id: int | None = None
+    *, user: loop_queries.Caller, project_id: int | None = None, exam_id: int | None = None
 ) -> Claim | None:
     """Gives the worker the next task they qualify for, or None (nothing fitting: 204).
 
@@ -61,14 +61,16 @@ def assignment_claim(
     while a regular task is available too). With `exam_id`, the next question of the worker's
     current attempt at that exam. Raises ClaimLimitError (409) when `project_id` names a
     project where the worker is at the limit, or the worker holds an unanswered exam question.
+    `user` may be a TokenCaller, authenticated by the first statement (config.api).
     """
     if exam_id is None and connection.vendor == "postgresql":
-        claimed = loop_queries.claim_at_once(
-            user_id=user.pk, project_id=project_id, gold_draw=random.random(), pivot=random.random()
+        user, claimed = loop_queries.claim_at_once(
+            caller=user, project_id=project_id, gold_draw=random.random(), pivot=random.random()
         )
         if claimed is not None:
             assignment_id, task_id, data, lease_expires_at, project = claimed
             return Claim(assignment_id, task_id, data, project, lease_expires_at)
+    user = loop_queries.caller_user(user)
     # Step by step: on SQLite, for exams, and wherever the one-statement claim found nothing —
     # the cases that need a 409, lapsed leases freed, or a look at lower-priority projects.
     with transaction.atomic(durable=True):
@@ -268,11 +270,12 @@ def _resubmit(assignment: Assignment, answer) -> Assignment:
     return assignment
 
 
-def assignment_submit(*, user: User, assignment_id: int, answer) -> Assignment:
+def assignment_submit(*, user: loop_queries.Caller, assignment_id: int, answer) -> Assignment:
     """Stores a valid answer within the lease, scores gold, blocks a worker who falls below
     the bar. Idempotent for an identical answer. Raises InvalidInputError (400), LeaseEndedError
-    and AssignmentStateError (409); a lapsed lease is expired and its slot freed first."""
-    assignment = loop_queries.assignment_for_submit(user_id=user.pk, assignment_id=assignment_id)
+    and AssignmentStateError (409); a lapsed lease is expired and its slot freed first. `user`
+    may be a TokenCaller, authenticated by the first statement (config.api)."""
+    user, assignment = loop_queries.assignment_for_submit(caller=user, assignment_id=assignment_id)
     if assignment is None:
         raise NotFoundError("No such assignment.")
     if assignment.status in _DONE:
