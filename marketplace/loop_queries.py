@@ -470,13 +470,19 @@ def assignment_for_submit(*, caller: Caller, assignment_id: int) -> tuple[User, 
 
 
 def assignment_store(
-    *, assignment_id: int, answer, check_passed: bool | None, may_complete: bool
-) -> tuple[datetime.datetime, bool] | None:
+    *,
+    assignment_id: int,
+    answer,
+    check_passed: bool | None,
+    may_complete: bool,
+    judgments_of: int | None = None,
+) -> tuple[datetime.datetime, bool, list | None] | None:
     """Stores a judgment in one statement, on PostgreSQL: locks the assignment if it is still
     active within its lease, counts a regular judgment on its task (completing it when that
     was the last one, unless not `may_complete`: then nothing is stored), stores the answer
     stamped with the transaction's clock. Returns (`submitted_at`, whether the task became
-    complete), or None when any of that does not hold (nothing changed)."""
+    complete, the trusted judgments of task `judgments_of` read just after, in the same round
+    trip — None without it), or None when any of that does not hold (nothing changed)."""
     name = prepared(
         "loop_store",
         "bigint, jsonb, boolean, boolean",
@@ -491,28 +497,40 @@ def assignment_store(
         f"AND (mine.is_gold OR EXISTS (SELECT 1 FROM counted)) RETURNING a.submitted_at) "
         f"SELECT stored.submitted_at, (SELECT status FROM counted) FROM stored",
     )
-    row = _fetchone(
-        f"EXECUTE {name}(%s, %s, %s, %s)",
-        [assignment_id, json.dumps(answer), check_passed, may_complete],
-    )
+    sql = f"EXECUTE {name}(%s, %s, %s, %s)"
+    params = [assignment_id, json.dumps(answer), check_passed, may_complete]
+    if judgments_of is not None:
+        # A statement of its own: it sees what the store just changed.
+        sql += f"; EXECUTE {prepared(*_TRUSTED_JUDGMENTS_STATEMENT)}(%s)"
+        params.append(judgments_of)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        judgments = None
+        if judgments_of is not None:
+            cursor.nextset()
+            judgments = _judgments(cursor.fetchall())
     if row is None:
         return None
-    return db_datetime(row[0]), row[1] == Task.Status.COMPLETE
+    return db_datetime(row[0]), row[1] == Task.Status.COMPLETE, judgments
+
+
+_TRUSTED_JUDGMENTS = (
+    f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
+    f"FROM {ASSIGNMENT} a LEFT JOIN {WorkerQuality._meta.db_table} q "
+    f"ON q.worker_id = a.worker_id AND q.project_id = a.project_id WHERE a.task_id = {{}} "
+    f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
+    f"ORDER BY a.id"
+)
+_TRUSTED_JUDGMENTS_STATEMENT = ("loop_trusted_judgments", "bigint", _TRUSTED_JUDGMENTS.format("$1"))
+
+
+def _judgments(rows) -> list[tuple[object, int, int]]:
+    return [(db_json(answer), seen, correct) for answer, seen, correct in rows]
 
 
 def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
     """(answer, gold_seen, gold_correct of its worker) for each trusted judgment of a task:
     what its consensus is computed from when its last judgment arrives."""
-    quality = WorkerQuality._meta.db_table
-    rows = fetch_prepared(
-        "loop_trusted_judgments",
-        "bigint",
-        f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
-        f"FROM {ASSIGNMENT} a LEFT JOIN {quality} q ON q.worker_id = a.worker_id "
-        f"AND q.project_id = a.project_id WHERE a.task_id = {{}} "
-        f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
-        f"ORDER BY a.id",
-        [task_id],
-        many=True,
-    )
-    return [(db_json(answer), seen, correct) for answer, seen, correct in rows]
+    name, types, _ = _TRUSTED_JUDGMENTS_STATEMENT
+    return _judgments(fetch_prepared(name, types, _TRUSTED_JUDGMENTS, [task_id], many=True))

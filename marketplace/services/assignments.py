@@ -314,9 +314,9 @@ def assignment_submit(*, user: loop_queries.Caller, assignment_id: int, answer) 
             stored = _store(assignment, normalised, check)
             if stored is None:
                 raise _ChangedMeanwhile()
-            submitted_at, completed = stored
+            submitted_at, completed, judgments = stored
             if completed:
-                _task_completed(assignment.task, project)
+                _task_completed(assignment.task, project, judgments)
             if blocked_now:
                 _worker_untrust(worker_id=assignment.worker_id, project_id=project.pk)
     except _ChangedMeanwhile:
@@ -332,17 +332,25 @@ def assignment_submit(*, user: loop_queries.Caller, assignment_id: int, answer) 
 
 def _store(
     assignment: Assignment, answer, check: bool | None
-) -> tuple[datetime.datetime, bool] | None:
+) -> tuple[datetime.datetime, bool, list | None] | None:
     """Stores a judgment still active within its lease, counted on its task (regular work):
-    (`submitted_at`, whether that completed the task), or None if it changed meanwhile.
+    (`submitted_at`, whether that completed the task, and on PostgreSQL for a judgment
+    expected to complete it, the task's trusted judgments read in the same round trip), or
+    None if it changed meanwhile.
 
     Stamped with the storing transaction's own clock (its start on PostgreSQL), not the read's:
     a judgment's `submitted_at` is then never earlier than the transaction that stores it,
     which is what lets a payroll run wait for every judgment of its period (billing.services.runs).
     """
     if connection.vendor == "postgresql":
+        task = assignment.task
+        completing = not assignment.is_gold and task.done_count + 1 >= task.required
         return loop_queries.assignment_store(
-            assignment_id=assignment.pk, answer=answer, check_passed=check, may_complete=True
+            assignment_id=assignment.pk,
+            answer=answer,
+            check_passed=check,
+            may_complete=True,
+            judgments_of=task.pk if completing else None,
         )
     now = loop_queries.db_now()
     stored = Assignment.objects.filter(
@@ -352,7 +360,7 @@ def _store(
     )
     if not stored:
         return None
-    return now, not assignment.is_gold and _task_judgment_done(assignment.task_id)
+    return now, not assignment.is_gold and _task_judgment_done(assignment.task_id), None
 
 
 def _submitted(assignment: Assignment, answer, at: datetime.datetime) -> Assignment:
@@ -401,10 +409,11 @@ def _task_judgment_done(task_id: int) -> bool:
     return status == Task.Status.COMPLETE
 
 
-def _task_completed(task: Task, project: Project) -> None:
-    """Aggregates a task that just got its judgments; with adaptive overlap, a task whose
-    consensus is less confident than the project's target asks for one more judgment."""
-    result = task_consensus_record(task=task, project=project)
+def _task_completed(task: Task, project: Project, judgments: list | None) -> None:
+    """Aggregates a task that just got its judgments (its trusted `judgments` if already
+    read); with adaptive overlap, a task whose consensus is less confident than the project's
+    target asks for one more judgment."""
+    result = task_consensus_record(task=task, project=project, judgments=judgments)
     if result.confidence < project.target_confidence:
         Task.objects.filter(pk=task.pk, required__lt=project.max_overlap or project.overlap).update(
             required=F("required") + 1, status=Task.Status.OPEN

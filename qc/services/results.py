@@ -22,10 +22,11 @@ _RECORD = (
 )
 
 
-def task_consensus_record(*, task, project) -> Consensus:
+def task_consensus_record(*, task, project, judgments: list | None = None) -> Consensus:
     """Weighted majority (per task type, qc.consensus) over a complete task's trusted
-    judgments, weighted by each worker's current accuracy estimate; stored as its result."""
-    rows = task_trusted_judgments(task_id=task.pk)
+    judgments, weighted by each worker's current accuracy estimate; stored as its result.
+    `judgments`: those rows (`task_trusted_judgments`) when the caller has read them already."""
+    rows = task_trusted_judgments(task_id=task.pk) if judgments is None else judgments
     weights = [
         # A worker estimated at 0 (possible with zero priors) still needs a positive weight:
         # negligible next to anyone else, equal to others like them.

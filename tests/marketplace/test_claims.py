@@ -539,8 +539,8 @@ def test_a_completing_submit_stays_within_budget(
         # PostgreSQL), savepoint, the judgment stored and counted on its task (which reports
         # completion: one statement on PostgreSQL; on SQLite the transaction's clock, the
         # conditional update and the task's counters), the task's trusted judgments with their
-        # workers' records, the stored result, release.
-        with django_assert_num_queries(6 if connection.vendor == "postgresql" else 9):
+        # workers' records (sent with the store on PostgreSQL), the stored result, release.
+        with django_assert_num_queries(5 if connection.vendor == "postgresql" else 9):
             response = client.post(
                 f"/api/v1/assignments/{assignment_id}/submit/", {"answer": "neutral"}, "json"
             )
