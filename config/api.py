@@ -72,20 +72,24 @@ class AuthenticatedInFirstStatement(ApiView):
         return self._caller or request.user
 
     def handle_exception(self, exc):
-        if self._caller is not None:
-            try:
-                self._caller.user()
-            except APIException as refused:
-                exc = refused
-        return super().handle_exception(exc)
+        return super().handle_exception(self._refusal() or exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        if self._caller is not None:
-            try:
-                self._caller.user()
-            except APIException as refused:
-                response = self.handle_exception(refused)
+        refused = self._refusal()
+        if refused is not None:
+            response = super().handle_exception(refused)
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def _refusal(self) -> APIException | None:
+        """For a caller not yet authenticated by a statement: authenticates them on their own
+        and returns the 401 or 403 they get, if any."""
+        if self._caller is None:
+            return None
+        try:
+            self._caller.user()
+        except APIException as refused:
+            return refused
+        return None
 
     def _token_caller(self, request) -> TokenCaller | None:
         if connection.vendor != "postgresql":
