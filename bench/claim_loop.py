@@ -25,13 +25,14 @@ also on Ctrl-C.
 
 import argparse
 import contextlib
-import http.client
 import json
 import math
 import multiprocessing
 import os
+import re
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -71,32 +72,80 @@ QUICK = Sizes(10_000, 1_000, 20_000, 500, 10, 30, 3)
 
 
 class Http:
-    """One keep-alive connection. gunicorn's sync workers close after every response; then the
-    next request opens a new connection (http.client does that by itself)."""
+    """One HTTP/1.1 connection, kept alive while the server keeps it (gunicorn's sync workers
+    close it after every response; the next request then opens another).
+
+    Hand-written on a socket on purpose: it shares the 2 cores with the server it measures, and
+    `http.client` (its header parsing above all) took an eighth of the machine, twice as much
+    per loop (0.7 ms against 0.35 ms of CPU), and the server did 25% fewer loops. It reads what the product sends: a status line, headers with
+    Content-Length (Django's CommonMiddleware sets it) or none for 204, a JSON body."""
 
     def __init__(self, port: int, token: str):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Authorization": f"Token {token}",
-        }
+        self.port = port
+        self.sock: socket.socket | None = None
+        self.head = (
+            f"Host: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json\r\nAuthorization: Token {token}\r\n"
+        ).encode()
 
     def post(self, path: str, body: dict) -> tuple[int, dict | None]:
+        payload = json.dumps(body).encode()
+        request = (
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\n"
+            + self.head
+            + b"Content-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
         for attempt in (1, 2):
-            reused = self.conn.sock is not None
+            reused = self.sock is not None
+            if not reused:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
             try:
-                self.conn.request("POST", path, body=json.dumps(body), headers=self.headers)
-                response = self.conn.getresponse()
-                raw = response.read()
+                self.sock.sendall(request)
+                status, keep_alive, raw = self._response()
                 break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.conn.close()  # a kept-alive connection the server had closed
+            except (ConnectionError, _Closed):
+                self.close()  # a kept-alive connection the server had closed
                 if not reused or attempt == 2:
                     raise
-        if response.will_close:
-            self.conn.close()
-        return response.status, (json.loads(raw) if raw else None)
+        if not keep_alive:
+            self.close()
+        return status, (json.loads(raw) if raw else None)
+
+    def _response(self) -> tuple[int, bool, bytes]:
+        data = b""
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            data += self._recv()
+        head = data[:end].decode("latin-1").lower()
+        status = int(head[9:12])
+        length = int(found[1]) if (found := _CONTENT_LENGTH.search(head)) else 0
+        body = data[end + 4 :]
+        while len(body) < length:
+            body += self._recv()
+        return status, not _CLOSE.search(head), body
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise _Closed("the server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+class _Closed(OSError):
+    pass
+
+
+_CONTENT_LENGTH = re.compile(r"\r\ncontent-length:\s*(\d+)")
+_CLOSE = re.compile(r"\r\nconnection:\s*close")
 
 
 @dataclass
@@ -159,7 +208,7 @@ def _worker_loop(port, project_id, token, start_at, stop_at, max_loops, stats: L
             stats.submit_ms.append((done - claimed) * 1000)
             stats.submitted_ids.append(body["id"])
             loops += 1
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError) as error:
             stats.error(f"{type(error).__name__}: {error}")
             time.sleep(0.05)
     stats.last_end = time.time()
