@@ -422,6 +422,7 @@ class Bench:
         sizes: Sizes,
         gunicorn_workers: int,
         gunicorn_threads: int,
+        worker_class: str,
         explain: bool,
         quiet_wait: float,
         loop_only: bool = False,
@@ -431,6 +432,7 @@ class Bench:
         self.quiet_wait = quiet_wait
         self.gunicorn_workers = gunicorn_workers
         self.gunicorn_threads = gunicorn_threads
+        self.worker_class = worker_class
         self.explain = explain
         self.server: subprocess.Popen | None = None
         self.port = 0
@@ -587,12 +589,6 @@ class Bench:
             "120",
             log=self.logdir / "gunicorn.log",
         )
-
-    @property
-    def worker_class(self) -> str:
-        """Sync workers answer one request at a time and close the connection after it; with
-        threads, gthread workers keep connections alive."""
-        return "gthread" if self.gunicorn_threads > 1 else "sync"
 
     def stop_server(self) -> None:
         if self.server is not None:
@@ -902,7 +898,13 @@ def main() -> int:
         "--gunicorn-threads",
         type=int,
         default=1,
-        help="threads per worker (default 1: sync workers; more: gthread with keep-alive)",
+        help="threads per worker (default 1; more than 1 means gthread workers)",
+    )
+    parser.add_argument(
+        "--gunicorn-worker-class",
+        choices=["sync", "gthread"],
+        help="sync workers answer one request at a time and close the connection after it; "
+        "gthread workers keep connections alive (default: sync, gthread with threads)",
     )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the task pick")
     parser.add_argument(
@@ -925,6 +927,7 @@ def main() -> int:
         sizes,
         args.gunicorn_workers,
         args.gunicorn_threads,
+        args.gunicorn_worker_class or ("gthread" if args.gunicorn_threads > 1 else "sync"),
         args.explain,
         quiet_wait,
         args.loop_only,
