@@ -17,7 +17,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication as DRFTokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from config.db import fetch_prepared, prepared
+from config.db import fetch_prepared, statement_for
 from workforce.models import User
 
 _COLUMNS = [field.attname for field in User._meta.concrete_fields]
@@ -84,7 +84,7 @@ class TokenCaller:
     def user_statement(self) -> str:
         """The statement that reads the token's user row, to send first (its parameter: the
         key)."""
-        return f"EXECUTE {prepared(USER_BY_TOKEN_NAME, 'text', USER_BY_TOKEN.format('$1'))}(%s)"
+        return statement_for(USER_BY_TOKEN_NAME, "text", USER_BY_TOKEN, 1)
 
     def user(self) -> User:
         """Authenticates in a round trip of its own, for paths with no statement to join."""

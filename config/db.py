@@ -42,11 +42,34 @@ def execute_prepared(name: str, types: str, sql: str, params: list) -> None:
         _execute_prepared(cursor, name, types, sql, params)
 
 
-def _execute_prepared(cursor, name: str, types: str, sql: str, params: list) -> None:
+def other_transactions(*, started_before=None) -> list[tuple]:
+    """Transactions open on this PostgreSQL database in other sessions, oldest first, those
+    that began before `started_before` if given: (pid, state, start of its query, start of the
+    transaction). Read afresh each time: inside a transaction, PostgreSQL keeps its first
+    reading of the activity view unless told to drop it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT pid, state, left(query, 80), xact_start FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend' "
+            "AND xact_start < COALESCE(%s, 'infinity'::timestamptz) ORDER BY xact_start",
+            [started_before],
+        )
+        return cursor.fetchall()
+
+
+def statement_for(name: str, types: str, sql: str, count: int) -> str:
+    """What runs `sql` (its `count` parameters as `{}`, each once and in order) on the current
+    connection, taking them as `%s`: on PostgreSQL an `EXECUTE` of it, prepared once per
+    connection as `name` with parameters of `types`; elsewhere `sql` itself. Being one
+    statement of text, it can share a simple query (one round trip) with others."""
     if connection.vendor == "postgresql":
-        placeholders = [f"${number}" for number in range(1, len(params) + 1)]
+        placeholders = [f"${number}" for number in range(1, count + 1)]
         name = prepared(name, types, sql.format(*placeholders))
-        sql = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
-    else:
-        sql = sql.format(*["%s"] * len(params))
-    cursor.execute(sql, params)
+        return f"EXECUTE {name}({', '.join(['%s'] * count)})"
+    return sql.format(*["%s"] * count)
+
+
+def _execute_prepared(cursor, name: str, types: str, sql: str, params: list) -> None:
+    cursor.execute(statement_for(name, types, sql, len(params)), params)

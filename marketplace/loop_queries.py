@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from config.authentication import TokenCaller
-from config.db import fetch_prepared, prepared
+from config.db import fetch_prepared, prepared, statement_for
 from marketplace.models import Assignment, Project, ProjectLanguage, Task
 from qc.models import WorkerQuality
 from workforce.models import User, WorkerLanguage, WorkerSkill
@@ -501,7 +501,7 @@ def assignment_store(
     params = [assignment_id, json.dumps(answer), check_passed, may_complete]
     if judgments_of is not None:
         # A statement of its own: it sees what the store just changed.
-        sql += f"; EXECUTE {prepared(*_TRUSTED_JUDGMENTS_STATEMENT)}(%s)"
+        sql += f"; {statement_for(*_TRUSTED_JUDGMENTS, 1)}"
         params.append(judgments_of)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -515,14 +515,16 @@ def assignment_store(
     return db_datetime(row[0]), row[1] == Task.Status.COMPLETE, judgments
 
 
+# (name, parameter types, SQL) of the statement, prepared on PostgreSQL (config.db).
 _TRUSTED_JUDGMENTS = (
+    "loop_trusted_judgments",
+    "bigint",
     f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
     f"FROM {ASSIGNMENT} a LEFT JOIN {WorkerQuality._meta.db_table} q "
     f"ON q.worker_id = a.worker_id AND q.project_id = a.project_id WHERE a.task_id = {{}} "
     f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
-    f"ORDER BY a.id"
+    f"ORDER BY a.id",
 )
-_TRUSTED_JUDGMENTS_STATEMENT = ("loop_trusted_judgments", "bigint", _TRUSTED_JUDGMENTS.format("$1"))
 
 
 def _judgments(rows) -> list[tuple[object, int, int]]:
@@ -532,5 +534,4 @@ def _judgments(rows) -> list[tuple[object, int, int]]:
 def task_trusted_judgments(*, task_id: int) -> list[tuple[object, int, int]]:
     """(answer, gold_seen, gold_correct of its worker) for each trusted judgment of a task:
     what its consensus is computed from when its last judgment arrives."""
-    name, types, _ = _TRUSTED_JUDGMENTS_STATEMENT
-    return _judgments(fetch_prepared(name, types, _TRUSTED_JUDGMENTS, [task_id], many=True))
+    return _judgments(fetch_prepared(*_TRUSTED_JUDGMENTS, [task_id], many=True))

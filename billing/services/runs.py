@@ -26,6 +26,7 @@ from billing.models import (
     StatementLine,
 )
 from billing.services import ledger
+from config.db import other_transactions
 from config.errors import ConflictError, InvalidInputError
 from config.money import money_str
 from marketplace.models import Assignment, Project
@@ -162,26 +163,14 @@ def _wait_for_the_period_to_settle(run: PayrollRun) -> None:
     if connection.vendor != "postgresql":
         return
     deadline = time.monotonic() + _SETTLE_SECONDS
-    with connection.cursor() as cursor:
-        while True:
-            # Inside a transaction the activity view is read once and kept: drop that copy.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT pid, state, left(query, 80) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND backend_type = 'client backend' AND xact_start < %s",
-                [run.end],
+    while open_before_end := [row[:3] for row in other_transactions(started_before=run.end)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"Transactions that began before the period's end are still open after "
+                f"{_SETTLE_SECONDS} s (pid, state, query: {open_before_end}); retry the run "
+                "when they have ended."
             )
-            open_before_end = cursor.fetchall()
-            if not open_before_end:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"Transactions that began before the period's end are still open after "
-                    f"{_SETTLE_SECONDS} s (pid, state, query: {open_before_end}); retry the run "
-                    "when they have ended."
-                )
-            time.sleep(0.05)
+        time.sleep(0.05)
 
 
 def _mark_paid(run: PayrollRun) -> None:

@@ -25,6 +25,7 @@ from django.db.models import Count, DurationField, Exists, F, Max, Min, OuterRef
 from django.db.models.functions import Coalesce, Now, TruncHour
 
 from config.aggregates import ExactSum
+from config.db import other_transactions
 from marketplace.models import (
     Assignment,
     Project,
@@ -120,15 +121,8 @@ def _oldest_open_transaction():
     """
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
-        # Inside a transaction the activity view is read once and kept: drop that copy.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(
-            "SELECT min(xact_start) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND backend_type = 'client backend'"
-        )
-        return cursor.fetchone()[0]
+    transactions = other_transactions()
+    return transactions[0][3] if transactions else None
 
 
 # --- hourly buckets -----------------------------------------------------------------------------
