@@ -152,10 +152,13 @@ def insert_select(model, values: dict[str, str], source: str, params: dict | Non
         )
 
 
-def start_gunicorn(*options: str, log: Path | None = None) -> tuple[subprocess.Popen, int]:
-    """gunicorn serving the product with this process's environment and `options` on a free port
-    of 127.0.0.1, output to `log` if given; in its own process group, so that Ctrl-C reaches the
-    bench, not it. Returns once /health/ answers: the server and its port."""
+def start_gunicorn(
+    *options: str, app: str = "config.wsgi:application", log: Path | None = None
+) -> tuple[subprocess.Popen, int]:
+    """gunicorn serving `app` (the product unless told) with this process's environment and
+    `options` on a free port of 127.0.0.1, output to `log` if given; in its own process group, so
+    that Ctrl-C reaches the bench, not it. Returns once /health/ answers: the server and its
+    port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -163,7 +166,7 @@ def start_gunicorn(*options: str, log: Path | None = None) -> tuple[subprocess.P
     server = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi:application",
+            app,
             "--bind",
             f"127.0.0.1:{port}",
             *options,

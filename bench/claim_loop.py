@@ -9,6 +9,10 @@ Builds a fresh PostgreSQL database (`bench_claim`), migrates it, loads a classif
 100,000 tasks (overlap 3, one in ten gold) with INSERT ... SELECT generate_series, creates worker
 accounts with tokens, and starts gunicorn (sync workers, DEBUG=0) on 127.0.0.1. Then:
 
+0. BENCHMARKS.md's two anchors, measured now, so that the loop's figures can be read against what
+   this shared host gives at the moment: the raw claim + submit transaction without the product
+   (pgbench, 32 clients, 1,000,000 tasks) and the web ceiling (bench/ceiling_app.py under
+   gunicorn with 2 sync workers, 32 clients of the loop's load generator);
 1. claim→submit loops for 8, 32 and 64 concurrent simulated workers (processes x threads, one
    HTTP connection each), a fixed time each: loops/s, claim and submit p50/p99, errors;
 2. the correctness invariants, checked in SQL (must be 0 violations);
@@ -31,6 +35,7 @@ import multiprocessing
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -51,6 +56,21 @@ OVERLAP = 3
 GOLD_EVERY = 10  # one task in ten is gold
 CONCURRENCY = (8, 32, 64)
 ROUNDS = 2
+# BENCHMARKS.md's anchors for this machine class, per second: the raw claim + submit transaction
+# (pgbench) and the web ceiling (a DRF endpoint that answers {"ok": true}, 2 sync workers).
+RAW_ANCHOR = 2_800
+CEILING_ANCHOR = 3_750
+REFERENCE_CLIENTS = 32
+# That transaction, as pgbench runs it: the claim's `UPDATE ... WHERE id = (SELECT ... ORDER BY
+# priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED)` on a partial index of open tasks, then the
+# submit's update of the same row.
+RAW_LOOP = """BEGIN;
+UPDATE bench_raw_task SET status = 'claimed' WHERE id = (SELECT id FROM bench_raw_task
+  WHERE status = 'open' ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+  RETURNING id AS task \\gset
+UPDATE bench_raw_task SET status = 'done', done_count = done_count + 1 WHERE id = :task;
+COMMIT;
+"""
 
 
 @dataclass(frozen=True)
@@ -62,10 +82,11 @@ class Sizes:
     scale_loops: int  # loops per worker when measuring the open-task figure (8 workers)
     history_loops: int  # sequential loops of one worker for the history figure
     seconds: float
+    raw_tasks: int  # tasks of the raw claim + submit reference [0]
 
 
-FULL = Sizes(100_000, 1_000, 1_000_000, 10_000, 40, 200, 20)
-QUICK = Sizes(10_000, 1_000, 20_000, 500, 10, 30, 3)
+FULL = Sizes(100_000, 1_000, 1_000_000, 10_000, 40, 200, 20, 1_000_000)
+QUICK = Sizes(10_000, 1_000, 20_000, 500, 10, 30, 3, 50_000)
 
 
 # --- HTTP load generator (runs in forked processes; no database access there) ------------------
@@ -214,14 +235,32 @@ def _worker_loop(port, project_id, token, start_at, stop_at, max_loops, stats: L
     stats.last_end = time.time()
 
 
-def _loadgen_process(port, project_id, tokens, start_at, stop_at, max_loops, queue):
+def _ok_loop(port, project_id, token, start_at, stop_at, max_loops, stats: LoopStats):
+    """A client of the web ceiling [0] (bench/ceiling_app.py): POST /ok/ for as long as told, each
+    answer counted as a loop (as a submit)."""
+    api = Http(port, token)
+    time.sleep(max(0.0, start_at - time.time()))
+    while time.time() < stop_at:
+        try:
+            began = time.perf_counter()
+            status, body = api.post("/ok/", {})
+            if status == 200 and body == {"ok": True}:
+                stats.submit_ms.append((time.perf_counter() - began) * 1000)
+            else:
+                stats.error(f"ok {status} {body}")
+        except (OSError, ValueError) as error:
+            stats.error(f"{type(error).__name__}: {error}")
+    stats.last_end = time.time()
+
+
+def _loadgen_process(loop, port, project_id, tokens, start_at, stop_at, max_loops, queue):
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)  # the parent cleans up; just die
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     per_thread = [LoopStats() for _ in tokens]
     threads = [
         threading.Thread(
-            target=_worker_loop,
+            target=loop,
             args=(port, project_id, token, start_at, stop_at, max_loops, stats),
             daemon=True,
         )
@@ -344,9 +383,10 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def run_load(
-    port, server_pid, project_id, tokens, *, seconds=None, loops_per_worker=0
+    port, server_pid, project_id, tokens, *, seconds=None, loops_per_worker=0, loop=_worker_loop
 ) -> RunResult:
-    """Runs len(tokens) simulated workers (≤ 4 processes x threads) and merges their figures."""
+    """Runs len(tokens) simulated workers (≤ 4 processes x threads) and merges their figures;
+    each runs `loop`, the worker loop unless told."""
     processes_n = min(4, len(tokens))
     groups = [tokens[i::processes_n] for i in range(processes_n)]
     context = multiprocessing.get_context("fork")
@@ -356,7 +396,7 @@ def run_load(
     processes = [
         context.Process(
             target=_loadgen_process,
-            args=(port, project_id, group, start_at, stop_at, loops_per_worker, queue),
+            args=(loop, port, project_id, group, start_at, stop_at, loops_per_worker, queue),
             daemon=True,
         )
         for group in groups
@@ -608,12 +648,106 @@ class Bench:
         self.submitted_ids += run.submitted_ids
         return run
 
-    def main_runs(self, project_id: int) -> None:
+    def references(self) -> tuple[float | None, float]:
+        """[0]: the raw claim + submit limit in transactions/s (None without pgbench) and the web
+        ceiling in requests/s, each the median of ROUNDS runs."""
+        print(f"\n[0] BENCHMARKS.md's anchors, measured now ({self.sizes.seconds:g} s per run)")
+        raw = self._raw_limit()
+        ceiling = self._web_ceiling()
+        if raw:
+            print(
+                f"FIGURE raw claim+submit limit: {raw:,.0f} transactions/s, {raw / RAW_ANCHOR:.0%} "
+                f"of BENCHMARKS.md's {RAW_ANCHOR:,}/s for this machine class"
+            )
+        print(
+            f"FIGURE web ceiling: {ceiling:,.0f} requests/s, {ceiling / CEILING_ANCHOR:.0%} of "
+            f"BENCHMARKS.md's {CEILING_ANCHOR:,}/s for this machine class"
+        )
+        return raw, ceiling
+
+    def _raw_limit(self) -> float | None:
+        """BENCHMARKS.md's raw claim + submit transaction, run by pgbench on a table of its own."""
+        from django.db import connection
+
+        pgbench = shutil.which("pgbench")
+        if pgbench is None:
+            print("    raw limit: pgbench not found (Debian package postgresql-client): skipped")
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE bench_raw_task (id bigserial PRIMARY KEY, priority int NOT NULL, "
+                "status text NOT NULL, done_count int NOT NULL DEFAULT 0)"
+            )
+            cursor.execute(
+                "INSERT INTO bench_raw_task (priority, status) SELECT (random() * 10)::int, "
+                "'open' FROM generate_series(1, %s)",
+                [self.sizes.raw_tasks],
+            )
+            cursor.execute(
+                "CREATE INDEX bench_raw_task_open ON bench_raw_task (priority DESC, id) "
+                "WHERE status = 'open'"
+            )
+            cursor.execute("ANALYZE bench_raw_task")
+        connection.close()
+        script = self.logdir / "raw_loop.sql"
+        script.write_text(RAW_LOOP)
+        runs = []
+        for round_no in range(1, ROUNDS + 1):
+            if self.quiet_wait:
+                wait_until_quiet(self.quiet_wait)
+            done = subprocess.run(
+                [
+                    *(pgbench, "-n", "-c", str(REFERENCE_CLIENTS), "-j", "2"),
+                    *("-T", f"{self.sizes.seconds:g}", "-f", str(script), benchdb.url(DB_NAME)),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs.append(float(re.search(r"^tps = ([\d.]+)", done.stdout, re.MULTILINE)[1]))
+            print(
+                f"    run {round_no}, raw claim + submit ({self.sizes.raw_tasks:,} tasks): "
+                f"{runs[-1]:,.0f} transactions/s"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_raw_task")
+        return statistics.median(runs)
+
+    def _web_ceiling(self) -> float:
+        """BENCHMARKS.md's web ceiling: bench/ceiling_app.py under gunicorn, 2 sync workers."""
+        server, port = benchdb.start_gunicorn(
+            *("--chdir", str(Path(__file__).parent), "--workers", "2"),
+            app="ceiling_app:application",
+            log=self.logdir / "ceiling.log",
+        )
+        runs = []
+        try:
+            for round_no in range(1, ROUNDS + 1):
+                if self.quiet_wait:
+                    wait_until_quiet(self.quiet_wait)
+                tokens = ["-"] * REFERENCE_CLIENTS  # sent, not read: the endpoint has no auth
+                run = run_load(
+                    port, server.pid, None, tokens, seconds=self.sizes.seconds, loop=_ok_loop
+                )
+                runs.append(run.loops_per_s)
+                print(
+                    f"    run {round_no}, web ceiling: {run.loops_per_s:,.0f} requests/s, p99 "
+                    f"{run.submit_p99:.1f} ms | errors {run.errors} | server CPU "
+                    f"{run.server_ms_per_loop:.2f} ms/request"
+                )
+        finally:
+            benchdb.stop_gunicorn(server)
+        return statistics.median(runs)
+
+    def main_runs(self, project_id: int, raw: float | None, ceiling: float) -> None:
         print(
             f"\n[1] claim→submit loops, {self.sizes.seconds:g} s per run, gunicorn "
             f"-w {self.gunicorn_workers} {self.worker_class} x{self.gunicorn_threads}, {self.sizes.tasks:,} tasks (overlap {OVERLAP}, "
             f"1 in {GOLD_EVERY} gold), fresh workers per run"
         )
+        # A warm-up, not reported: each gunicorn worker's first requests open its database
+        # connection and prepare the loop's statements (first 8-worker runs had claim p99 > 1 s).
+        self.load(project_id, [token for _, token in self.workers(8)], seconds=2)
         results: dict[int, list[RunResult]] = {c: [] for c in CONCURRENCY}
         for round_no in range(1, ROUNDS + 1):
             for concurrency in CONCURRENCY:
@@ -625,9 +759,11 @@ class Bench:
                     print(f"      error: {sample}")
         print()
         for concurrency, runs in results.items():
+            loops = _median(runs, "loops_per_s")
             print(
-                f"FIGURE claim_loop {concurrency:2d} workers: "
-                f"{_median(runs, 'loops_per_s'):.1f} loops/s | claim p50 "
+                f"FIGURE claim_loop {concurrency:2d} workers: {loops:.1f} loops/s ("
+                + (f"{loops / raw:.0%} of the raw limit, " if raw else "")
+                + f"requests at {2 * loops / ceiling:.0%} of the web ceiling [0]) | claim p50 "
                 f"{_median(runs, 'claim_p50'):.1f} ms p99 {_median(runs, 'claim_p99'):.1f} ms | "
                 f"submit p50 {_median(runs, 'submit_p50'):.1f} ms p99 "
                 f"{_median(runs, 'submit_p99'):.1f} ms | errors {sum(r.errors for r in runs)} | "
@@ -835,13 +971,14 @@ class Bench:
         from django.urls import get_resolver
 
         get_resolver().url_patterns  # noqa: B018
+        references = self.references()
         self.start_server()
         print(
             f"gunicorn -w {self.gunicorn_workers} {self.worker_class} x{self.gunicorn_threads} on 127.0.0.1:{self.port} (log {self.logdir}); "
             f"code {_code_version()}"
         )
 
-        self.main_runs(main)
+        self.main_runs(main, *references)
         print("\n[2] invariants after the loop runs")
         violations = self.invariants()
         print(f"FIGURE invariant violations after the loop runs: {violations}")
