@@ -694,21 +694,112 @@ def _flatten(value, prefix: str = "") -> list[dict]:
     return rows
 
 
+class StatsTasksSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    open = serializers.IntegerField()
+    complete = serializers.IntegerField()
+
+
+class StatsJudgmentsSerializer(serializers.Serializer):
+    submitted = serializers.IntegerField()
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    untrusted = serializers.IntegerField()
+    pending_review = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class StatsGoldSerializer(serializers.Serializer):
+    answered = serializers.IntegerField()
+    correct = serializers.IntegerField()
+    accuracy = serializers.FloatField(allow_null=True)
+
+
+class StatsWorkersSerializer(serializers.Serializer):
+    active = serializers.IntegerField()
+    blocked = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class StatsHourSerializer(serializers.Serializer):
+    hour = serializers.DateTimeField()
+    judgments = serializers.IntegerField()
+
+
+class StatsDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    judgments = serializers.IntegerField()
+
+
+class StatsThroughputSerializer(serializers.Serializer):
+    last_hour = serializers.IntegerField()
+    last_24h = serializers.IntegerField()
+    per_hour = StatsHourSerializer(many=True)
+    per_day = StatsDaySerializer(many=True)
+    seconds_per_judgment = serializers.FloatField(allow_null=True)
+
+
+class StatsAccuracyBinSerializer(serializers.Serializer):
+    min = serializers.FloatField()
+    workers = serializers.IntegerField()
+
+
+class StatsQualitySerializer(serializers.Serializer):
+    agreement = serializers.FloatField(allow_null=True)
+    accuracy_distribution = StatsAccuracyBinSerializer(many=True)
+
+
+class StatsCostSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    to_date = serializers.CharField()
+    projected_total = serializers.CharField(allow_null=True)
+
+
+class StatsGroupSerializer(serializers.Serializer):
+    """A center's or a vendor's row: its workers' figures summed."""
+
+    judgments = serializers.IntegerField()
+    last_hour = serializers.IntegerField()
+    last_24h = serializers.IntegerField()
+    gold_answered = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    seconds_per_judgment = serializers.FloatField(allow_null=True)
+    workers = serializers.IntegerField()
+    workers_active = serializers.IntegerField()
+    workers_blocked = serializers.IntegerField()
+    seats = serializers.IntegerField(allow_null=True)
+    seats_used = serializers.FloatField(allow_null=True)
+
+
+class StatsVendorSerializer(StatsGroupSerializer):
+    vendor = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    centers = serializers.IntegerField()
+
+
+class StatsCenterSerializer(StatsGroupSerializer):
+    center = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    vendor = serializers.IntegerField(allow_null=True)
+    vendor_name = serializers.CharField(allow_null=True)
+
+
 class ProjectStatsOutputSerializer(serializers.Serializer):
     """SPEC §8's stats with the issue's additions; see docs/stats.md for each figure."""
 
     project = serializers.IntegerField()
     as_of = serializers.DateTimeField(allow_null=True)
-    tasks = serializers.DictField(child=serializers.IntegerField())
-    judgments = serializers.DictField(child=serializers.IntegerField())
-    gold = serializers.DictField()
-    workers = serializers.DictField(child=serializers.IntegerField())
-    throughput = serializers.DictField()
-    quality = serializers.DictField()
-    cost = serializers.DictField()
+    tasks = StatsTasksSerializer()
+    judgments = StatsJudgmentsSerializer()
+    gold = StatsGoldSerializer()
+    workers = StatsWorkersSerializer()
+    throughput = StatsThroughputSerializer()
+    quality = StatsQualitySerializer()
+    cost = StatsCostSerializer()
     eta_seconds = serializers.IntegerField(allow_null=True)
-    vendors = serializers.ListField(child=serializers.DictField())
-    centers = serializers.ListField(child=serializers.DictField())
+    vendors = StatsVendorSerializer(many=True)
+    centers = StatsCenterSerializer(many=True)
 
 
 class ProjectStatsApi(ApiView):

@@ -226,6 +226,43 @@ def test_pay_is_summed_per_worker_in_the_database_and_exactly(worked, manager_pa
     assert figures.cost_amount == Decimal("2.79") and figures.paid_judgments == 9 + 189
 
 
+_JSON_TYPES = {
+    "integer": int,
+    "number": (int, float),
+    "string": str,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
+
+
+def _assert_documented(value, schema: dict, components: dict, where: str = "body") -> None:
+    """`value` has exactly the fields the OpenAPI `schema` lists, at every depth, of its types."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[1]]
+    if value is None:
+        assert schema.get("nullable"), f"{where} is null, documented as not nullable"
+        return
+    assert isinstance(value, _JSON_TYPES[schema["type"]]), f"{where}: {value!r} is no {schema}"
+    if schema["type"] == "object":
+        assert set(value) == set(schema["properties"]), where
+        for name, item in value.items():
+            _assert_documented(item, schema["properties"][name], components, f"{where}.{name}")
+    elif schema["type"] == "array":
+        for index, item in enumerate(value):
+            _assert_documented(item, schema["items"], components, f"{where}[{index}]")
+
+
+def test_the_schema_documents_every_field_of_the_stats(worked, manager_pat, anonymous):
+    stats.stats_refresh()
+    components = anonymous.get("/api/schema/?format=json").json()["components"]["schemas"]
+
+    body = api_client(manager_pat).get(stats_url(worked)).json()
+
+    assert body["centers"] and body["vendors"] and body["throughput"]["per_hour"]
+    _assert_documented(body, components["ProjectStatsOutput"], components)
+
+
 def test_breakdowns_per_vendor_and_center_and_the_accuracy_distribution(
     worked, manager_pat, worker_alice, center_manila, center_pune
 ):
