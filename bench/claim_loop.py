@@ -7,7 +7,8 @@
 
 Builds a fresh PostgreSQL database (`bench_claim`), migrates it, loads a classification project of
 100,000 tasks (overlap 3, one in ten gold) with INSERT ... SELECT generate_series, creates worker
-accounts with tokens, and starts gunicorn (sync workers, DEBUG=0) on 127.0.0.1. Then:
+accounts with tokens, and starts gunicorn (the product's sync workers, `config.server.SyncWorker`,
+DEBUG=0) on 127.0.0.1. Then:
 
 0. BENCHMARKS.md's two anchors, measured now, so that the loop's figures can be read against what
    this shared host gives at the moment: the raw claim + submit transaction without the product
@@ -55,6 +56,7 @@ LABELS = ["cat", "dog", "bird"]
 OVERLAP = 3
 GOLD_EVERY = 10  # one task in ten is gold
 CONCURRENCY = (8, 32, 64)
+SYNC = "config.server.SyncWorker"
 ROUNDS = 2
 # BENCHMARKS.md's anchors for this machine class, per second: the raw claim + submit transaction
 # (pgbench) and the web ceiling (a DRF endpoint that answers {"ok": true}, 2 sync workers).
@@ -1039,9 +1041,10 @@ def main() -> int:
     )
     parser.add_argument(
         "--gunicorn-worker-class",
-        choices=["sync", "gthread"],
-        help="sync workers answer one request at a time and close the connection after it; "
-        "gthread workers keep connections alive (default: sync, gthread with threads)",
+        choices=[SYNC, "sync", "gthread"],
+        help=f"sync workers answer one request at a time and close the connection after it "
+        f"({SYNC}, the product's, without waiting for the client to close its side); gthread "
+        f"workers keep connections alive (default: {SYNC}, gthread with threads)",
     )
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the task pick")
     parser.add_argument(
@@ -1064,7 +1067,7 @@ def main() -> int:
         sizes,
         args.gunicorn_workers,
         args.gunicorn_threads,
-        args.gunicorn_worker_class or ("gthread" if args.gunicorn_threads > 1 else "sync"),
+        args.gunicorn_worker_class or ("gthread" if args.gunicorn_threads > 1 else SYNC),
         args.explain,
         quiet_wait,
         args.loop_only,
