@@ -4,11 +4,14 @@ handler is refused the same way, and nothing is claimed or stored for them. On S
 answers come from DRF's usual path."""
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from config.authentication import USER_BY_TOKEN, TokenCaller
 from marketplace.models import Assignment, Task
-from tests.utils import api_client
+from tests.utils import api_client, requires_postgres
+from workforce.models import Role, User
 
 CLAIM = "/api/v1/assignments/claim/"
 
@@ -142,3 +145,32 @@ def test_the_caller_is_the_authenticated_user_after_the_first_statement(
     assert (owners[first], owners[second]) == (worker_alice.pk, worker_bob.pk)
     other = api_client(worker_bob.user).post(submit_path(first), {"answer": "positive"}, "json")
     assert other.status_code == 404
+
+
+def _plan_nodes(node: dict) -> list[dict]:
+    return [node] + [child for sub in node.get("Plans", []) for child in _plan_nodes(sub)]
+
+
+@requires_postgres
+@pytest.mark.parametrize("form", ["user row", "user id"])
+def test_a_token_is_found_by_its_key_however_many_users_there_are(db, form):
+    # As a join, the generic plan of the prepared statement scanned every user and looked the
+    # token up for each while the user table was small and not analyzed yet.
+    users = User.objects.bulk_create(
+        User(username=f"many{n}", password="!", role=Role.WORKER) for n in range(50)
+    )
+    tokens = Token.objects.bulk_create(Token(key=Token.generate_key(), user=u) for u in users)
+    keys = [token.key for token in tokens]
+    caller = TokenCaller(keys[-1], frozenset({Role.WORKER}), authenticate=User)
+    sql = USER_BY_TOKEN if form == "user row" else f"SELECT {caller.user_id_sql('{}')}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE token_probe (text) AS {sql.format('$1')}")
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE token_probe(%s)", [keys[-1]])
+        (plan,) = cursor.fetchone()
+        cursor.execute("DEALLOCATE token_probe")
+
+    scans = {node.get("Relation Name"): node for node in _plan_nodes(plan[0]["Plan"])}
+    for table in ("authtoken_token", "workforce_user"):
+        assert scans[table]["Actual Loops"] == 1, table
+        assert scans[table]["Actual Rows"] == 1, table
+        assert scans[table].get("Rows Removed by Filter", 0) == 0, table
