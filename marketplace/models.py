@@ -129,7 +129,11 @@ class Task(models.Model):
         OPEN = "open"
         COMPLETE = "complete"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    # Indexed by task_project_status, which leads with it: no index of its own to keep up on
+    # every insert and every claim.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="tasks", db_index=False
+    )
     data = models.JSONField()
     source = models.JSONField(null=True, blank=True)
     is_gold = models.BooleanField(default=False)
@@ -212,9 +216,18 @@ class Assignment(models.Model):
 
     LIVE = (Status.ACTIVE, Status.SUBMITTED, Status.ACCEPTED)
 
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="assignments")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
-    worker = models.ForeignKey(Worker, on_delete=models.PROTECT, related_name="assignments")
+    # Each is indexed by a composite index that leads with it (assignment_once_per_worker,
+    # assignment_project, assignment_worker_project): no index of its own to keep up on every
+    # claim and submit.
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="assignments", db_index=False
+    )
+    worker = models.ForeignKey(
+        Worker, on_delete=models.PROTECT, related_name="assignments", db_index=False
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     is_gold = models.BooleanField(default=False)
     answer = models.JSONField(null=True, blank=True)
