@@ -341,7 +341,8 @@ class StatsHour(models.Model):
     both databases). `provisional` rows cover the last minutes, whose late commits may still
     land, and are replaced whole by each refresh; settled rows only ever grow."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Indexed by stats_hour_key, which leads with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     hour = models.DateTimeField()
     vendor_id = models.BigIntegerField(default=0)
     center_id = models.BigIntegerField(default=0)
@@ -414,7 +415,8 @@ class ProjectStats(models.Model):
 class ProjectWorkerStats(models.Model):
     """One worker's figures on one project as of the refresh that computed them."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Indexed by project_worker_stats_unique, which leads with it.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="+")
     # As they were at the refresh; null for freelancers.
     vendor = models.ForeignKey(

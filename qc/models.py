@@ -10,9 +10,15 @@ class WorkerQuality(models.Model):
     day copies the counts into `day_start_*` before changing them (see qc.services).
     """
 
-    worker = models.ForeignKey("workforce.Worker", on_delete=models.CASCADE, related_name="quality")
+    # Indexed by worker_quality_unique and worker_quality_project, which lead with them.
+    worker = models.ForeignKey(
+        "workforce.Worker", on_delete=models.CASCADE, related_name="quality", db_index=False
+    )
     project = models.ForeignKey(
-        "marketplace.Project", on_delete=models.CASCADE, related_name="worker_quality"
+        "marketplace.Project",
+        on_delete=models.CASCADE,
+        related_name="worker_quality",
+        db_index=False,
     )
     gold_seen = models.PositiveIntegerField(default=0)
     gold_correct = models.PositiveIntegerField(default=0)
@@ -50,8 +56,9 @@ class TaskResult(models.Model):
     task = models.OneToOneField(
         "marketplace.Task", on_delete=models.CASCADE, primary_key=True, related_name="result"
     )
+    # Indexed by task_result_project, which leads with it.
     project = models.ForeignKey(
-        "marketplace.Project", on_delete=models.CASCADE, related_name="results"
+        "marketplace.Project", on_delete=models.CASCADE, related_name="results", db_index=False
     )
     consensus = models.JSONField()
     confidence = models.FloatField()
