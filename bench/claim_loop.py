@@ -100,8 +100,9 @@ class Http:
 
     Hand-written on a socket on purpose: it shares the 2 cores with the server it measures, and
     `http.client` (its header parsing above all) took an eighth of the machine, twice as much
-    per loop (0.7 ms against 0.35 ms of CPU), and the server did 25% fewer loops. It reads what the product sends: a status line, headers with
-    Content-Length (Django's CommonMiddleware sets it) or none for 204, a JSON body."""
+    per loop (0.7 ms against 0.35 ms of CPU), and the server did 25% fewer loops. It reads what
+    the product sends: a status line, headers with Content-Length (Django's CommonMiddleware
+    sets it) or none for 204, a JSON body."""
 
     def __init__(self, port: int, token: str):
         self.port = port
@@ -638,17 +639,23 @@ class Bench:
 
     # -- figures --
 
-    def load(self, project_id, tokens, **kwargs) -> RunResult:
+    def load(self, project_id, tokens, *, server=None, **kwargs) -> RunResult:
+        """`run_load` against `server` (gunicorn's process and port; the product's unless told)
+        once the machine is quiet."""
         from django.db import connections
 
+        process, port = server or (self.server, self.port)
         connections.close_all()  # no inherited database sockets in the forked load generators
+        self.wait_for_quiet()
+        run = run_load(port, process.pid, project_id, tokens, **kwargs)
+        self.submitted_ids += run.submitted_ids
+        return run
+
+    def wait_for_quiet(self) -> None:
         if self.quiet_wait:
             idle = wait_until_quiet(self.quiet_wait)
             if idle < 0.8:
                 print(f"    (machine only {idle:.0%} idle before this run: other jobs running)")
-        run = run_load(self.port, self.server.pid, project_id, tokens, **kwargs)
-        self.submitted_ids += run.submitted_ids
-        return run
 
     def references(self) -> tuple[float | None, float]:
         """[0]: the raw claim + submit limit in transactions/s (None without pgbench) and the web
@@ -695,8 +702,7 @@ class Bench:
         script.write_text(RAW_LOOP)
         runs = []
         for round_no in range(1, ROUNDS + 1):
-            if self.quiet_wait:
-                wait_until_quiet(self.quiet_wait)
+            self.wait_for_quiet()
             done = subprocess.run(
                 [
                     *(pgbench, "-n", "-c", str(REFERENCE_CLIENTS), "-j", "2"),
@@ -725,11 +731,13 @@ class Bench:
         runs = []
         try:
             for round_no in range(1, ROUNDS + 1):
-                if self.quiet_wait:
-                    wait_until_quiet(self.quiet_wait)
                 tokens = ["-"] * REFERENCE_CLIENTS  # sent, not read: the endpoint has no auth
-                run = run_load(
-                    port, server.pid, None, tokens, seconds=self.sizes.seconds, loop=_ok_loop
+                run = self.load(
+                    None,
+                    tokens,
+                    server=(server, port),
+                    seconds=self.sizes.seconds,
+                    loop=_ok_loop,
                 )
                 runs.append(run.loops_per_s)
                 print(

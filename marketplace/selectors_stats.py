@@ -262,8 +262,9 @@ GROUPS = {
 def throughput_report(*, user: User, group_by: str, interval: str, start, end) -> QuerySet:
     """Judgments per group and period (`interval` hour or day) from the period `start` falls in
     to `end` (exclusive) over the projects the user manages (staff: all): rows `{group,
-    period, judgments, gold_answered, gold_correct, seconds}`. A project counts towards each of its languages; vendor and center
-    0 are the freelancers, a skill of null the projects that require none."""
+    period, judgments, gold_answered, gold_correct, seconds}`. A project counts towards each
+    of its languages; vendor and center 0 are the freelancers, a skill of null the projects that
+    require none."""
     period = F("hour") if interval == "hour" else TruncDay("hour")
     # The first period is whole: `start` rounded down to its hour or UTC day, so a report
     # starting mid-hour still has that hour's row instead of losing it.

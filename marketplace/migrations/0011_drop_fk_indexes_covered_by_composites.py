@@ -32,4 +32,14 @@ class Migration(migrations.Migration):
             name='project',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='marketplace.project'),
         ),
+        migrations.AlterField(
+            model_name='projectworkerstats',
+            name='project',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.project'),
+        ),
+        migrations.AlterField(
+            model_name='statshour',
+            name='project',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.project'),
+        ),
     ]

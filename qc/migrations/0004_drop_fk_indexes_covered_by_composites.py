@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0012_drop_fk_indexes_covered_by_composites'),
+        ('marketplace', '0011_drop_fk_indexes_covered_by_composites'),
         ('qc', '0003_exam_examattempt'),
         ('workforce', '0001_initial'),
     ]
