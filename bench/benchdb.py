@@ -207,3 +207,142 @@ def stop_gunicorn(server: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=5)
+
+
+# --- the worker loop's data and invariants (claim_loop.py, load.py) -----------------------------
+
+LABELS = ["cat", "dog", "bird"]
+
+
+def manager():
+    """The benches' manager account, `bench_manager`."""
+    from workforce.models import Role, User
+
+    user, _ = User.objects.get_or_create(username="bench_manager", defaults={"role": Role.MANAGER})
+    return user
+
+
+def labelled_project(
+    settings: dict, regular: int, gold: int, *, languages: tuple[str, ...] = ("en",)
+) -> int:
+    """An active classification project over LABELS with `regular` + `gold` tasks, inserted in
+    SQL; `settings` adds to and overrides name, labels, overlap 3 and gold ratio 0.1. Each task's
+    data holds its true label (`label`), for simulated workers to answer from; gold questions
+    have it as their gold answer."""
+    from django.db import connection
+
+    from marketplace.models import Task
+    from marketplace.services import projects
+
+    project = projects.project_create(
+        user=manager(),
+        settings={"task_type": "classification", "labels": LABELS, "overlap": 3, "gold_ratio": 0.1}
+        | settings,
+        languages=list(languages),
+    )
+    projects.project_transition(project=project, action="publish")
+    label = "(%(labels)s::text[])[1 + i %% 3]"
+    with connection.cursor() as cursor:
+        for n, is_gold in ((regular, False), (gold, True)):
+            if not n:
+                continue
+            params = {"project": project.pk, "labels": LABELS, "overlap": project.overlap, "n": n}
+            values = {
+                "project_id": "%(project)s",
+                "data": f"jsonb_build_object('text', 'item ' || i, 'label', {label})",
+                "is_gold": "true" if is_gold else "false",
+                "gold_answer": f"to_jsonb({label})" if is_gold else "NULL",
+                "shuffle": "random()",
+                "status": "'open'",
+                "required": "0" if is_gold else "%(overlap)s",
+                "live_count": "0",
+                "done_count": "0",
+            }
+            source = "FROM generate_series(1, %(n)s) AS i"
+            insert_select(Task, values, source, params)
+        cursor.execute("ANALYZE marketplace_task")
+    return project.pk
+
+
+def worker_accounts(
+    first: int, count: int, *, languages: dict[str, int] | None = None
+) -> list[tuple[int, str]]:
+    """Active freelancers `bench_w<first>` ... with API tokens, speaking `languages` (code: level
+    rank; default English, native): (worker id, token) each."""
+    from django.contrib.auth.hashers import make_password
+    from django.db import transaction
+    from rest_framework.authtoken.models import Token
+
+    from workforce.models import LanguageLevel, Role, User, Worker, WorkerLanguage
+
+    languages = languages or {"en": LanguageLevel.NATIVE}
+    with transaction.atomic():
+        users = User.objects.bulk_create(
+            User(username=f"bench_w{first + n:06d}", password=make_password(None), role=Role.WORKER)
+            for n in range(count)
+        )
+        workers = Worker.objects.bulk_create(
+            Worker(user=user, kind=Worker.Kind.FREELANCER) for user in users
+        )
+        WorkerLanguage.objects.bulk_create(
+            WorkerLanguage(worker=worker, code=code, level=level)
+            for worker in workers
+            for code, level in languages.items()
+        )
+        tokens = Token.objects.bulk_create(
+            Token(key=Token.generate_key(), user=user) for user in users
+        )
+    return [(worker.pk, token.key) for worker, token in zip(workers, tokens, strict=True)]
+
+
+_INVARIANTS = {
+    "regular tasks with more live assignments than they need": """
+        SELECT count(*) FROM (
+          SELECT t.id FROM marketplace_task t
+          JOIN marketplace_assignment a ON a.task_id = t.id
+           AND a.status IN ('active', 'submitted', 'accepted')
+          WHERE NOT t.is_gold GROUP BY t.id, t.required HAVING count(*) > t.required) v""",
+    "(task, worker) pairs assigned twice": """
+        SELECT count(*) FROM (SELECT 1 FROM marketplace_assignment
+          GROUP BY task_id, worker_id HAVING count(*) > 1) v""",
+    "tasks whose live_count/done_count differ from their assignments": """
+        WITH real AS (
+          SELECT task_id,
+            count(*) FILTER (WHERE status IN ('active', 'submitted', 'accepted')) AS live,
+            count(*) FILTER (WHERE status IN ('submitted', 'accepted')) AS done
+          FROM marketplace_assignment GROUP BY task_id)
+        SELECT count(*) FROM marketplace_task t LEFT JOIN real r ON r.task_id = t.id
+        WHERE t.live_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.live, 0) END
+           OR t.done_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.done, 0) END""",
+    "regular tasks whose status disagrees with done_count": """
+        SELECT count(*) FROM marketplace_task WHERE NOT is_gold
+          AND (status = 'complete') <> (done_count >= required)""",
+    "regular judgments still counted for a worker blocked on their project": """
+        SELECT count(*) FROM marketplace_assignment a JOIN qc_workerquality q
+          ON q.worker_id = a.worker_id AND q.project_id = a.project_id
+        WHERE q.blocked AND NOT a.is_gold AND a.status IN ('active', 'submitted')""",
+}
+
+
+def invariants(submitted_ids: list[int]) -> int:
+    """Counts and prints violations of SPEC §4.1 and §6 and of the counters the claim relies on;
+    `submitted_ids` are the assignments whose submit was answered 200: each must be stored as a
+    judgment (submitted, or since reviewed or untrusted)."""
+    from django.db import connection
+
+    total = 0
+    with connection.cursor() as cursor:
+        for name, sql in _INVARIANTS.items():
+            cursor.execute(sql)
+            (count,) = cursor.fetchone()
+            total += count
+            print(f"    {name}: {count}")
+        cursor.execute(
+            "SELECT count(*) FROM marketplace_assignment WHERE id = ANY(%s) "
+            "AND status IN ('submitted', 'accepted', 'rejected', 'untrusted')",
+            [submitted_ids],
+        )
+        (found,) = cursor.fetchone()
+    lost = len(set(submitted_ids)) - found
+    print(f"    submits answered 200 without a judgment stored: {lost} (of {len(submitted_ids):,})")
+    return total + lost

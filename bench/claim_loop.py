@@ -30,15 +30,12 @@ also on Ctrl-C.
 
 import argparse
 import contextlib
-import json
-import math
 import multiprocessing
 import os
 import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,9 +47,9 @@ from pathlib import Path
 
 import benchdb
 import psycopg
+from loadgen import Http, cpu_busy_ticks, percentile, wait_until_quiet
 
 DB_NAME = "bench_claim"
-LABELS = ["cat", "dog", "bird"]
 OVERLAP = 3
 GOLD_EVERY = 10  # one task in ten is gold
 CONCURRENCY = (8, 32, 64)
@@ -92,84 +89,6 @@ QUICK = Sizes(10_000, 1_000, 20_000, 500, 10, 30, 3, 50_000)
 
 
 # --- HTTP load generator (runs in forked processes; no database access there) ------------------
-
-
-class Http:
-    """One HTTP/1.1 connection, kept alive while the server keeps it (gunicorn's sync workers
-    close it after every response; the next request then opens another).
-
-    Hand-written on a socket on purpose: it shares the 2 cores with the server it measures, and
-    `http.client` (its header parsing above all) took an eighth of the machine, twice as much
-    per loop (0.7 ms against 0.35 ms of CPU), and the server did 25% fewer loops. It reads what
-    the product sends: a status line, headers with Content-Length (Django's CommonMiddleware
-    sets it) or none for 204, a JSON body."""
-
-    def __init__(self, port: int, token: str):
-        self.port = port
-        self.sock: socket.socket | None = None
-        self.head = (
-            f"Host: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Accept: application/json\r\nAuthorization: Token {token}\r\n"
-        ).encode()
-
-    def post(self, path: str, body: dict) -> tuple[int, dict | None]:
-        payload = json.dumps(body).encode()
-        request = (
-            b"POST "
-            + path.encode()
-            + b" HTTP/1.1\r\n"
-            + self.head
-            + b"Content-Length: "
-            + str(len(payload)).encode()
-            + b"\r\n\r\n"
-            + payload
-        )
-        for attempt in (1, 2):
-            reused = self.sock is not None
-            if not reused:
-                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-            try:
-                self.sock.sendall(request)
-                status, keep_alive, raw = self._response()
-                break
-            except (ConnectionError, _Closed):
-                self.close()  # a kept-alive connection the server had closed
-                if not reused or attempt == 2:
-                    raise
-        if not keep_alive:
-            self.close()
-        return status, (json.loads(raw) if raw else None)
-
-    def _response(self) -> tuple[int, bool, bytes]:
-        data = b""
-        while (end := data.find(b"\r\n\r\n")) < 0:
-            data += self._recv()
-        head = data[:end].decode("latin-1").lower()
-        status = int(head[9:12])
-        length = int(found[1]) if (found := _CONTENT_LENGTH.search(head)) else 0
-        body = data[end + 4 :]
-        while len(body) < length:
-            body += self._recv()
-        return status, not _CLOSE.search(head), body
-
-    def _recv(self) -> bytes:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise _Closed("the server closed the connection")
-        return chunk
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-
-class _Closed(OSError):
-    pass
-
-
-_CONTENT_LENGTH = re.compile(r"\r\ncontent-length:\s*(\d+)")
-_CLOSE = re.compile(r"\r\nconnection:\s*close")
 
 
 @dataclass
@@ -283,14 +202,6 @@ def _loadgen_process(loop, port, project_id, tokens, start_at, stop_at, max_loop
     queue.put(total)
 
 
-def _cpu_busy_ticks() -> tuple[int, int]:
-    """Busy and total jiffies of the whole machine, all cores."""
-    with open("/proc/stat") as stat:
-        values = [int(v) for v in stat.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
 def _proc_stat(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -337,19 +248,6 @@ def _server_cpu_seconds(before: dict, after: dict, side: str | None = None) -> f
     return used / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_quiet(max_seconds: float, idle_share: float = 0.8) -> float:
-    """Waits (up to max_seconds) for a second in which the machine is at least idle_share idle;
-    returns the idle share last seen. Other jobs on the 2 shared cores skew every figure."""
-    deadline = time.time() + max_seconds
-    while True:
-        before = _cpu_busy_ticks()
-        time.sleep(1)
-        after = _cpu_busy_ticks()
-        idle = 1 - (after[0] - before[0]) / max(1, after[1] - before[1])
-        if idle >= idle_share or time.time() >= deadline:
-            return idle
-
-
 @dataclass
 class RunResult:
     loops_per_s: float
@@ -378,13 +276,6 @@ class RunResult:
         return 1000 * self.db_cores / self.loops_per_s if self.loops_per_s else float("nan")
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)  # nearest rank
-    return ordered[max(0, min(len(ordered), math.ceil(fraction * len(ordered))) - 1)]
-
-
 def run_load(
     port, server_pid, project_id, tokens, *, seconds=None, loops_per_worker=0, loop=_worker_loop
 ) -> RunResult:
@@ -408,11 +299,11 @@ def run_load(
         process.start()
     try:
         time.sleep(max(0.0, start_at - time.time()))
-        busy_before, server_before = _cpu_busy_ticks(), _server_cpu_ticks(server_pid)
+        busy_before, server_before = cpu_busy_ticks(), _server_cpu_ticks(server_pid)
         total = LoopStats()
         for _ in processes:
             total.merge(queue.get(timeout=(seconds or 600) + 120))
-        busy_after, server_after = _cpu_busy_ticks(), _server_cpu_ticks(server_pid)
+        busy_after, server_after = cpu_busy_ticks(), _server_cpu_ticks(server_pid)
         for process in processes:
             process.join(timeout=10)
     finally:
@@ -424,10 +315,10 @@ def run_load(
     busy = cores * (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
     return RunResult(
         loops_per_s=len(total.submit_ms) / elapsed,
-        claim_p50=_percentile(total.claim_ms, 0.50),
-        claim_p99=_percentile(total.claim_ms, 0.99),
-        submit_p50=_percentile(total.submit_ms, 0.50),
-        submit_p99=_percentile(total.submit_ms, 0.99),
+        claim_p50=percentile(total.claim_ms, 0.50),
+        claim_p99=percentile(total.claim_ms, 0.99),
+        submit_p50=percentile(total.submit_ms, 0.50),
+        submit_p99=percentile(total.submit_ms, 0.99),
         loops=len(total.submit_ms),
         no_task=total.no_task,
         errors=total.errors,
@@ -485,85 +376,14 @@ class Bench:
 
     # -- data --
 
-    def manager(self):
-        from workforce.models import Role, User
-
-        user, _ = User.objects.get_or_create(
-            username="bench_manager", defaults={"role": Role.MANAGER}
-        )
-        return user
-
     def project(self, name: str, regular: int, gold: int) -> int:
-        """An active classification project with `regular` + `gold` tasks, inserted in SQL."""
-        from django.db import connection
-
-        from marketplace.models import Task
-        from marketplace.services import projects
-
-        project = projects.project_create(
-            user=self.manager(),
-            settings={
-                "name": name,
-                "task_type": "classification",
-                "labels": LABELS,
-                "overlap": OVERLAP,
-                "gold_ratio": 1 / GOLD_EVERY,
-            },
-            languages=["en"],
-        )
-        projects.project_transition(project=project, action="publish")
-        label = "(%(labels)s::text[])[1 + i %% 3]"
-        with connection.cursor() as cursor:
-            for n, is_gold in ((regular, False), (gold, True)):
-                if not n:
-                    continue
-                params = {"project": project.pk, "labels": LABELS, "overlap": OVERLAP, "n": n}
-                values = {
-                    "project_id": "%(project)s",
-                    "data": f"jsonb_build_object('text', 'item ' || i, 'label', {label})",
-                    "is_gold": "true" if is_gold else "false",
-                    "gold_answer": f"to_jsonb({label})" if is_gold else "NULL",
-                    "shuffle": "random()",
-                    "status": "'open'",
-                    "required": "0" if is_gold else "%(overlap)s",
-                    "live_count": "0",
-                    "done_count": "0",
-                }
-                source = "FROM generate_series(1, %(n)s) AS i"
-                benchdb.insert_select(Task, values, source, params)
-            cursor.execute("ANALYZE marketplace_task")
-        return project.pk
+        settings = {"name": name, "overlap": OVERLAP, "gold_ratio": 1 / GOLD_EVERY}
+        return benchdb.labelled_project(settings, regular, gold)
 
     def workers(self, count: int) -> list[tuple[int, str]]:
-        """`count` active English-native freelancers with API tokens: (worker id, token)."""
-        from django.contrib.auth.hashers import make_password
-        from django.db import transaction
-        from rest_framework.authtoken.models import Token
-
-        from workforce.models import LanguageLevel, Role, User, Worker, WorkerLanguage
-
-        first = self.worker_seq
+        """`count` fresh English-native freelancers with API tokens: (worker id, token)."""
         self.worker_seq += count
-        with transaction.atomic():
-            users = User.objects.bulk_create(
-                User(
-                    username=f"bench_w{first + n:06d}",
-                    password=make_password(None),
-                    role=Role.WORKER,
-                )
-                for n in range(count)
-            )
-            workers = Worker.objects.bulk_create(
-                Worker(user=user, kind=Worker.Kind.FREELANCER) for user in users
-            )
-            WorkerLanguage.objects.bulk_create(
-                WorkerLanguage(worker=worker, code="en", level=LanguageLevel.NATIVE)
-                for worker in workers
-            )
-            tokens = Token.objects.bulk_create(
-                Token(key=Token.generate_key(), user=user) for user in users
-            )
-        return [(worker.pk, token.key) for worker, token in zip(workers, tokens, strict=True)]
+        return benchdb.worker_accounts(self.worker_seq - count, count)
 
     def history(
         self, project_id: int, worker_ids: list[int], *, tasks: int, complete: bool
@@ -932,54 +752,6 @@ class Bench:
                             print(f"      {line}")
                         transaction.set_rollback(True)
 
-    def invariants(self) -> int:
-        """Counts violations of SPEC §4.1 and of the counters the claim relies on."""
-        from django.db import connection
-
-        checks = {
-            "regular tasks with more live assignments than overlap": """
-                SELECT count(*) FROM (
-                  SELECT t.id FROM marketplace_task t
-                  JOIN marketplace_project p ON p.id = t.project_id
-                  JOIN marketplace_assignment a ON a.task_id = t.id
-                   AND a.status IN ('active', 'submitted', 'accepted')
-                  WHERE NOT t.is_gold GROUP BY t.id, p.overlap HAVING count(*) > p.overlap) v""",
-            "(task, worker) pairs assigned twice": """
-                SELECT count(*) FROM (SELECT 1 FROM marketplace_assignment
-                  GROUP BY task_id, worker_id HAVING count(*) > 1) v""",
-            "tasks whose live_count/done_count differ from their assignments": """
-                WITH real AS (
-                  SELECT task_id,
-                    count(*) FILTER (WHERE status IN ('active', 'submitted', 'accepted')) AS live,
-                    count(*) FILTER (WHERE status IN ('submitted', 'accepted')) AS done
-                  FROM marketplace_assignment GROUP BY task_id)
-                SELECT count(*) FROM marketplace_task t LEFT JOIN real r ON r.task_id = t.id
-                WHERE t.live_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.live, 0) END
-                   OR t.done_count <> CASE WHEN t.is_gold THEN 0 ELSE coalesce(r.done, 0) END""",
-            "regular tasks whose status disagrees with done_count": """
-                SELECT count(*) FROM marketplace_task WHERE NOT is_gold
-                  AND (status = 'complete') <> (done_count >= required)""",
-        }
-        total = 0
-        with connection.cursor() as cursor:
-            for name, sql in checks.items():
-                cursor.execute(sql)
-                (count,) = cursor.fetchone()
-                total += count
-                print(f"    {name}: {count}")
-            cursor.execute(
-                "SELECT count(*) FROM marketplace_assignment WHERE id = ANY(%s) "
-                "AND status = 'submitted'",
-                [self.submitted_ids],
-            )
-            (found,) = cursor.fetchone()
-            lost = len(set(self.submitted_ids)) - found
-            total += lost
-            print(
-                f"    submits answered 200 without a submitted row: {lost} (of {len(self.submitted_ids):,})"
-            )
-        return total
-
     def run(self) -> int:
         sizes = self.sizes
         started = time.time()
@@ -1007,7 +779,7 @@ class Bench:
 
         self.main_runs(main, *references)
         print("\n[2] invariants after the loop runs")
-        violations = self.invariants()
+        violations = benchdb.invariants(self.submitted_ids)
         print(f"FIGURE invariant violations after the loop runs: {violations}")
 
         if self.loop_only:
@@ -1020,7 +792,7 @@ class Bench:
             print(f"per-request figures failed: {type(error).__name__}: {error}")
 
         print("\n[6] invariants over everything, at the end")
-        violations += self.invariants()
+        violations += benchdb.invariants(self.submitted_ids)
         print(f"FIGURE invariant violations: {violations}")
         return 1 if violations else 0
 
