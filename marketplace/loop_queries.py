@@ -265,35 +265,44 @@ def _execute_as(cursor, caller: Caller, statements: list[tuple[str, str, str, li
 @functools.cache
 def _claim_sql(*, one_project: bool) -> str:
     """The claim after the worker lock, as one statement over the caller, $2 project (or
-    none), $3 gold draw, $4 gold pivot."""
+    none), $3 gold draw, $4 gold pivot.
+
+    The worker's claimable projects are walked by priority until one has a regular task for
+    them (`r`): a project they have nothing left in is passed over, as the step-by-step claim
+    does, and the walk stops at the first hit, so at most one task is locked. It also stops,
+    with no task, at a project whose regular leases have lapsed without being expired yet: the
+    step-by-step claim then frees those slots first, and serves them."""
     names = {"worker": "w.id", "vendor": "w.vendor_id", "project": "p.id", "now": "now()"}
     picks = ", ".join(
         f"({pick.format(columns='t.id', lock=' FOR UPDATE OF t SKIP LOCKED', **names)})"
         for pick in _REGULAR_PICKS
     )
     project_columns = ", ".join(f"p.{c}" for c in _PROJECT_COLUMNS)
+    chosen_columns = ", ".join(f"r.{c}" for c in _PROJECT_COLUMNS)
     return (
         f"WITH w AS (SELECT w.id, c.vendor_id FROM {_WORKER}), "
-        f"p AS (SELECT {project_columns} FROM w, {PROJECT} p "
-        f"WHERE {_PROJECT_ELIGIBLE.format(**names)} "
+        f"r AS (SELECT {project_columns}, pick.task_id FROM (SELECT {project_columns} "
+        f"FROM w, {PROJECT} p WHERE {_PROJECT_ELIGIBLE.format(**names)} "
         + ("AND p.id = $2 " if one_project else "")
         + f"AND {_ACTIVE_COUNT.format(**names)} < p.max_active_assignments "
-        f"{_PROJECT_ORDER} LIMIT 1), "
-        f"r AS (SELECT COALESCE({picks}) AS id FROM p, w), "
-        f"g AS (SELECT gold.id, gold.data FROM p, w, r, LATERAL ("
+        f"{_PROJECT_ORDER}) p, w, LATERAL (SELECT COALESCE({picks}) AS task_id OFFSET 0) pick "
+        f"WHERE pick.task_id IS NOT NULL OR EXISTS (SELECT 1 FROM {ASSIGNMENT} l "
+        f"WHERE l.project_id = p.id AND l.status = '{ACTIVE}' AND NOT l.is_gold "
+        f"AND l.lease_expires_at <= now()) LIMIT 1), "
+        f"g AS (SELECT gold.id, gold.data FROM r AS p, w, LATERAL ("
         f"{_GOLD_PICK.format(pivot='$4', **names)}) AS gold "
-        f"WHERE r.id IS NOT NULL AND $3 < p.gold_ratio), "
-        f"s AS (UPDATE {TASK} t SET live_count = t.live_count + 1 FROM r WHERE t.id = r.id "
+        f"WHERE p.task_id IS NOT NULL AND $3 < p.gold_ratio), "
+        f"s AS (UPDATE {TASK} t SET live_count = t.live_count + 1 FROM r WHERE t.id = r.task_id "
         f"AND NOT EXISTS (SELECT 1 FROM g) AND t.status = '{OPEN}' "
         f"AND t.live_count < t.required RETURNING t.id, t.data), "
         f"c AS (SELECT id, data, false AS is_gold FROM s UNION ALL "
         f"SELECT id, data, true FROM g), "
         f"i AS (INSERT INTO {ASSIGNMENT} (task_id, project_id, worker_id, status, is_gold, "
-        f"claimed_at, lease_expires_at, attempt) SELECT c.id, p.id, w.id, '{ACTIVE}', c.is_gold, "
-        f"now(), now() + make_interval(secs => p.lease_seconds), 0 FROM c, p, w "
+        f"claimed_at, lease_expires_at, attempt) SELECT c.id, r.id, w.id, '{ACTIVE}', c.is_gold, "
+        f"now(), now() + make_interval(secs => r.lease_seconds), 0 FROM c, r, w "
         f"RETURNING id, task_id, lease_expires_at) "
-        f"SELECT i.id, i.task_id, c.data, i.lease_expires_at, {project_columns} "
-        f"FROM i JOIN c ON c.id = i.task_id, p"
+        f"SELECT i.id, i.task_id, c.data, i.lease_expires_at, {chosen_columns} "
+        f"FROM i JOIN c ON c.id = i.task_id, r"
     )
 
 
@@ -301,9 +310,10 @@ def claim_at_once(
     *, caller: Caller, project_id: int | None, gold_draw: float, pivot: float
 ) -> tuple[User, tuple[int, int, dict, datetime.datetime, Project] | None]:
     """The whole claim in one round trip, on PostgreSQL: the caller's user, and (assignment
-    id, task id, task data, lease end, project) when the worker's first claimable project by
-    priority, where they are under `max_active_assignments`, has a regular task for them;
-    else None and nothing changed.
+    id, task id, task data, lease end, project) from the first of the worker's claimable
+    projects by priority, where they are under `max_active_assignments`, that has a regular task
+    for them — unless a project before it holds regular leases that lapsed unexpired (see
+    `_claim_sql`); else None and nothing changed.
 
     Two statements sent as one simple query, so they run as one transaction: the first locks
     the worker (a worker's claims run one at a time), the second — with the fresh snapshot

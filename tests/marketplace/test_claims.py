@@ -25,7 +25,7 @@ from marketplace.tasks import assignments_expire_task
 from qc.models import WorkerQuality
 from qc.services.quality import quality_record_check
 from tests import factories
-from tests.utils import api_client
+from tests.utils import api_client, requires_postgres
 from workforce.models import LanguageLevel, Worker, WorkerLanguage
 from workforce.selectors import worker_eligibility_q
 
@@ -97,6 +97,69 @@ def test_higher_priority_projects_are_served_first(worker_alice, manager_pat):
     factories.tasks_create(high, 2)
 
     assert claim(worker_alice).json()["project"]["id"] == high.id
+
+
+@pytest.mark.parametrize("why", ["complete", "done by the worker"])
+def test_a_project_with_nothing_left_for_the_worker_is_passed_over(
+    worker_alice, worker_bob, manager_pat, why
+):
+    # Complete: someone else gave its one task its one judgment. Done by the worker: its task
+    # still needs a judgment, but not from them.
+    overlap, who = (1, worker_bob) if why == "complete" else (2, worker_alice)
+    high = factories.project_create(
+        manager_pat, name="high", gold_ratio=0.0, priority=5, overlap=overlap
+    )
+    low = factories.project_create(manager_pat, name="low", gold_ratio=0.0, priority=1)
+    factories.tasks_create(high, 1)
+    factories.tasks_create(low, 1)
+    done = claim(who).json()
+    assert submit(who, done["id"], "positive").status_code == 200
+
+    response = claim(worker_alice)
+
+    assert response.json()["project"]["id"] == low.id
+
+
+def test_a_lapsed_lease_on_a_higher_project_is_served_before_a_lower_project(
+    worker_alice, worker_bob, manager_pat
+):
+    high = factories.project_create(manager_pat, name="high", gold_ratio=0.0, priority=5, overlap=1)
+    low = factories.project_create(manager_pat, name="low", gold_ratio=0.0, priority=1)
+    factories.tasks_create(high, 1)
+    factories.tasks_create(low, 1)
+    first = claim(worker_bob).json()
+    lapse(first["id"])
+
+    response = claim(worker_alice)
+
+    assert response.json()["task"]["id"] == first["task"]["id"]
+    assert Assignment.objects.get(pk=first["id"]).status == "expired"
+
+
+@requires_postgres
+def test_passing_over_projects_with_nothing_left_takes_one_statement(
+    worker_alice, manager_pat, django_assert_num_queries
+):
+    # Three projects above the one with work: one out of tasks, one whose only task the worker
+    # did, one with nothing but gold. A claim walks past them in its one statement instead of
+    # taking the step-by-step path (8 statements and more, one pick per project).
+    projects = [
+        factories.project_create(manager_pat, name=name, gold_ratio=0.5, priority=priority)
+        for name, priority in (("empty", 9), ("done", 8), ("gold only", 7), ("work", 1))
+    ]
+    factories.tasks_create(projects[1], 1)
+    factories.tasks_create(projects[2], 0, gold=3)
+    factories.tasks_create(projects[3], 5)
+    client = api_client(worker_alice.user)
+    done = client.post(CLAIM, {"project": projects[1].id}, format="json").json()
+    client.post(f"/api/v1/assignments/{done['id']}/submit/", {"answer": "positive"}, format="json")
+    _warm_up_prepared_statements(worker_alice, projects[3])
+
+    # The token's user, the worker lock and the claim, as one simple query.
+    with django_assert_num_queries(1):
+        response = client.post(CLAIM, {}, format="json")
+
+    assert response.json()["project"]["id"] == projects[3].id
 
 
 @pytest.fixture
