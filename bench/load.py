@@ -20,7 +20,7 @@ PostgreSQL database (`bench_load`):
 - the lease sweeper run every 15 s, as Celery beat would run it (every minute).
 
 It prints latency per request kind, throughput, errors (a status the request should not get,
-or no answer: 5xx, connection errors, a 409 on submit for a worker who was never blocked), what
+or no answer: 5xx, connection errors, a 409 on submit or release for a worker never blocked), what
 happened to the spammers, and the invariants of claim_loop.py checked in SQL, plus gold secrecy:
 no worker-facing response may mention gold. Everything is dropped at the end, also on Ctrl-C.
 """
@@ -78,7 +78,7 @@ class Figures:
     errors: int = 0
     error_samples: list = field(default_factory=list)
     submitted_ids: list = field(default_factory=list)
-    conflicted_workers: Counter = field(default_factory=Counter)  # worker id → 409s on submit
+    conflicted_workers: Counter = field(default_factory=Counter)  # worker id → 409s
     gold_mentions: int = 0
     abandoned: int = 0
     cpu_seconds: float = 0.0
@@ -118,7 +118,8 @@ class Figures:
 class SimWorker:
     worker_id: int
     token: str
-    accuracy: float  # 1/3 for a spammer: a random label
+    spammer: bool  # answers at random
+    accuracy: float  # how often an honest worker is right
 
 
 def _think(mean: float, rng: random.Random) -> None:
@@ -150,13 +151,19 @@ def _crowd_worker(port, worker: SimWorker, think, start_at, stop_at, figures: Fi
         path = f"/api/v1/assignments/{body['id']}/"
         draw = rng.random()
         if draw < RELEASE_SHARE:
-            worker_facing(*figures.timed("release", api.post, path + "release/", {}))
+            status, _ = worker_facing(*figures.timed("release", api.post, path + "release/", {}))
+            if status == 409:
+                figures.conflicted_workers[worker.worker_id] += 1
         elif draw < RELEASE_SHARE + ABANDON_SHARE:
             figures.abandoned += 1
         else:
             truth = body["task"]["data"]["label"]
-            right = rng.random() < worker.accuracy
-            answer = truth if right else rng.choice([x for x in benchdb.LABELS if x != truth])
+            if worker.spammer:
+                answer = rng.choice(benchdb.LABELS)
+            elif rng.random() < worker.accuracy:
+                answer = truth
+            else:
+                answer = rng.choice([label for label in benchdb.LABELS if label != truth])
             status, _ = worker_facing(
                 *figures.timed("submit", api.post, path + "submit/", {"answer": answer})
             )
@@ -232,11 +239,7 @@ def build(workers: int, scale: float) -> tuple[list[int], list[SimWorker], str]:
     rng = random.Random(1)
     rng.shuffle(accounts)
     crowd = [
-        SimWorker(
-            worker_id,
-            token,
-            1 / len(benchdb.LABELS) if n % SPAMMER_EVERY == 0 else rng.uniform(0.85, 0.99),
-        )
+        SimWorker(worker_id, token, n % SPAMMER_EVERY == 0, rng.uniform(0.85, 0.99))
         for n, (worker_id, token) in enumerate(accounts)
     ]
     manager_token = Token.objects.get_or_create(user=benchdb.manager())[0].key
@@ -315,8 +318,8 @@ def report(figures: Figures, crowd: list[SimWorker], seconds: float, busy: float
         print(f"    {kind:>12}: {len(values):7,} requests | {_latency(values)} | {statuses}")
     for sample in figures.error_samples:
         print(f"      error: {sample}")
-    spammers = [w for w in crowd if w.accuracy < 0.5]
-    honest = [w for w in crowd if w.accuracy >= 0.5]
+    spammers = [w for w in crowd if w.spammer]
+    honest = [w for w in crowd if not w.spammer]
     claims = figures.ms.get("claim", [])
     submits = figures.ms.get("submit", [])
     others = [
@@ -326,7 +329,7 @@ def report(figures: Figures, crowd: list[SimWorker], seconds: float, busy: float
         f"FIGURE load {len(crowd)} workers, {seconds:g} s: {len(figures.submitted_ids) / seconds:.1f} "
         f"judgments/s, {requests / seconds:.1f} requests/s | errors {errors} "
         f"({errors / max(1, requests):.3%} of requests; {never_blocked_conflicts} of them 409s "
-        f"on submit for workers never blocked) | claim {_latency(claims)} | submit "
+        f"on submit or release for workers never blocked) | claim {_latency(claims)} | submit "
         f"{_latency(submits)} | other requests p95 {percentile(others, 0.95):.1f} ms | CPU "
         f"cores: machine {busy:.2f}, load generator {figures.cpu_seconds / seconds:.2f}"
     )
