@@ -71,5 +71,10 @@ def statement_for(name: str, types: str, sql: str, count: int) -> str:
     return sql.format(*["%s"] * count)
 
 
+def sql_list(values) -> str:
+    """Constants of the code (statuses, never input) as an SQL list literal: `('a', 'b')`."""
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
 def _execute_prepared(cursor, name: str, types: str, sql: str, params: list) -> None:
     cursor.execute(statement_for(name, types, sql, len(params)), params)

@@ -22,8 +22,9 @@ from marketplace.models import Assignment, ImportJob, Project, ProjectWorkerStat
 from marketplace.services import assignments, imports, projects, reviews, tasks
 from qc import scoring
 from workforce.fields import LanguageCodeField, unique_list
-from workforce.models import LanguageLevel, Role, Skill, User, Vendor
+from workforce.models import LanguageLevel, Role, User, Vendor
 from workforce.permissions import ManagerOrStaff, WorkerOrStaff
+from workforce.selectors import skill_list
 
 # --- projects ---------------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ class ProjectInputSerializer(serializers.Serializer):
     )
     scale = ScaleField(required=False)
     required_skill = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Skill.objects.all(), allow_null=True, required=False
+        slug_field="slug", queryset=skill_list(), allow_null=True, required=False
     )
     min_skill_level = serializers.IntegerField(min_value=0, max_value=100, required=False)
     languages = serializers.ListField(child=LanguageCodeField(), max_length=50, required=False)

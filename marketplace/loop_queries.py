@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from config.authentication import TokenCaller
-from config.db import fetch_prepared, prepared, statement_for
+from config.db import fetch_prepared, prepared, sql_list, statement_for
 from marketplace.models import Assignment, Project, ProjectLanguage, Task
 from qc.models import WorkerQuality
 from workforce.models import User, WorkerLanguage, WorkerSkill
@@ -532,7 +532,7 @@ _TRUSTED_JUDGMENTS = (
     f"SELECT a.answer, COALESCE(q.gold_seen, 0), COALESCE(q.gold_correct, 0) "
     f"FROM {ASSIGNMENT} a LEFT JOIN {WorkerQuality._meta.db_table} q "
     f"ON q.worker_id = a.worker_id AND q.project_id = a.project_id WHERE a.task_id = {{}} "
-    f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
+    f"AND a.status IN {sql_list(Assignment.TRUSTED)} "
     f"ORDER BY a.id",
 )
 

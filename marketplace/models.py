@@ -214,7 +214,9 @@ class Assignment(models.Model):
         REJECTED = "rejected"
         UNTRUSTED = "untrusted"
 
-    LIVE = (Status.ACTIVE, Status.SUBMITTED, Status.ACCEPTED)
+    # Judgments that count (SPEC §6, §7): in consensus, in a delivery, in pay. Rejected ones are
+    # out after review, untrusted ones after their worker was blocked.
+    TRUSTED = (Status.SUBMITTED, Status.ACCEPTED)
 
     # Each is indexed by a composite index that leads with it (assignment_once_per_worker,
     # assignment_project, assignment_worker_project): no index of its own to keep up on every

@@ -3,9 +3,10 @@
 from collections.abc import Iterator
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 
+from config.db import sql_list
 from config.errors import NotFoundError
 from marketplace.models import Assignment, ImportJob, Project, Task
 from qc.scoring import AnswerFormat
@@ -94,6 +95,27 @@ def assignment_get_for_manager(*, user: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+def judgment_list_trusted_regular(*, project: Project) -> QuerySet[Assignment]:
+    """The project's trusted judgments on regular tasks: what a delivery is made of."""
+    return Assignment.objects.filter(
+        project=project, status__in=Assignment.TRUSTED, is_gold=False
+    ).order_by()
+
+
+def task_list_regular(*, project: Project) -> QuerySet[Task]:
+    """The project's regular tasks (gold questions left out), unordered."""
+    return Task.objects.filter(project=project, is_gold=False).order_by()
+
+
+def exam_answer_counts(*, project: Project, worker_id: int, attempt: int) -> dict:
+    """`answered` and `correct`: a worker's exam answers in one attempt, those no longer
+    active (submitted, or with their lease ended unanswered) and those that passed."""
+    done = Assignment.objects.filter(project=project, worker_id=worker_id, attempt=attempt).exclude(
+        status=Assignment.Status.ACTIVE
+    )
+    return done.aggregate(answered=Count("pk"), correct=Count("pk", filter=Q(check_passed=True)))
+
+
 def project_trusted_labels(*, project: Project) -> Iterator[tuple]:
     """(task_id, worker_id, answer, is_gold, gold_answer) of every trusted judgment on a
     classification project, gold included, in task order; answers as their label text.
@@ -106,7 +128,7 @@ def project_trusted_labels(*, project: Project) -> Iterator[tuple]:
         f"SELECT a.task_id, a.worker_id, {text.format('a.answer')}, a.is_gold, "
         f"{text.format('t.gold_answer')} FROM {Assignment._meta.db_table} a "
         f"JOIN {Task._meta.db_table} t ON t.id = a.task_id WHERE a.project_id = %s "
-        f"AND a.status IN ('{Assignment.Status.SUBMITTED}', '{Assignment.Status.ACCEPTED}') "
+        f"AND a.status IN {sql_list(Assignment.TRUSTED)} "
         f"ORDER BY a.task_id, a.id"
     )
     with connection.chunked_cursor() as cursor:
@@ -128,9 +150,6 @@ def exam_question_next(*, worker_id: int, project: Project, attempt: int) -> dic
     )
 
 
-PAYABLE = (Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED)
-
-
 def judgments_payable(*, start, end) -> QuerySet[Assignment]:
     """Judgments that earn pay for `[start, end)` (SPEC §7): submitted in the period, on work
     projects (exam answers are not work), not rejected in review and not untrusted after a
@@ -138,6 +157,6 @@ def judgments_payable(*, start, end) -> QuerySet[Assignment]:
     return Assignment.objects.filter(
         submitted_at__gte=start,
         submitted_at__lt=end,
-        status__in=PAYABLE,
+        status__in=Assignment.TRUSTED,
         project__kind=Project.Kind.WORK,
     )

@@ -16,9 +16,9 @@ from qc.models import AggregationJob, Exam, TaskResult
 from qc.services.aggregation import aggregation_start
 from qc.services.exams import exam_create
 from workforce.apis import MeOutputSerializer, MeWorkerSerializer
-from workforce.models import Role, Skill
+from workforce.models import Role
 from workforce.permissions import ManagerOrStaff, roles_allowed
-from workforce.selectors import worker_get_profile
+from workforce.selectors import skill_list, worker_get_profile
 
 
 class QualitySerializer(serializers.Serializer):
@@ -252,7 +252,7 @@ class ExamsApi(ApiView):
     queryset = Exam.objects.none()  # for the schema; rows come from the selectors
 
     class InputSerializer(serializers.Serializer):
-        skill = serializers.SlugRelatedField(slug_field="slug", queryset=Skill.objects.all())
+        skill = serializers.SlugRelatedField(slug_field="slug", queryset=skill_list())
         level = serializers.IntegerField(min_value=0, max_value=100)
         pass_mark = serializers.FloatField(min_value=0, max_value=1)
         retry_after_hours = serializers.FloatField(min_value=0, max_value=24 * 365)

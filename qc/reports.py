@@ -18,10 +18,12 @@ from django.db.models.functions import Abs, Cast, Coalesce, RowNumber
 from django.db.models.lookups import LessThanOrEqual
 
 from marketplace.models import Assignment, Project, Task
-from marketplace.selectors import project_answer_format
+from marketplace.selectors import (
+    judgment_list_trusted_regular,
+    project_answer_format,
+    task_list_regular,
+)
 from qc import scoring
-
-TRUSTED = (Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED)
 
 # Krippendorff's levels of measurement per task type; other types have no alpha here.
 LEVELS = {
@@ -38,10 +40,6 @@ _READ_CHUNK = 50_000
 EXAMPLES = 20  # duplicate payload groups shown, and task ids shown per group
 TOP_TEXT_ANSWERS = 50
 ANSWER_PREVIEW_CHARS = 200
-
-
-def _trusted_regular(project: Project) -> QuerySet[Assignment]:
-    return Assignment.objects.filter(project=project, status__in=TRUSTED, is_gold=False).order_by()
 
 
 # --- agreement ------------------------------------------------------------------------------------
@@ -88,7 +86,7 @@ def _project_alpha(project: Project) -> tuple[float | None, str | None]:
     # One row per distinct answer of a task, with the number of judgments giving it: the
     # database does the counting, Python only decodes each distinct answer once.
     rows = (
-        _trusted_regular(project)
+        judgment_list_trusted_regular(project=project)
         .values_list("task_id", "answer")
         .annotate(n=Count("pk"))
         .iterator(chunk_size=_READ_CHUNK)
@@ -253,7 +251,7 @@ def _worker_agreement(project: Project) -> list[dict]:
     fmt = project_answer_format(project)
     with_consensus = Q(task__status=Task.Status.COMPLETE, task__result__isnull=False)
     matches = _matches_in_sql(project, fmt)
-    judgments = _trusted_regular(project)
+    judgments = judgment_list_trusted_regular(project=project)
     counts = {
         "judgments": Count("pk"),
         "with_consensus": Count("pk", filter=with_consensus),
@@ -339,13 +337,14 @@ def data_checks(*, project: Project) -> dict:
 
 def _completeness(project: Project) -> dict:
     missing = (
-        Task.objects.filter(project=project, is_gold=False, status=Task.Status.COMPLETE)
-        .alias(trusted=Count("assignments", filter=Q(assignments__status__in=TRUSTED)))
+        task_list_regular(project=project)
+        .filter(status=Task.Status.COMPLETE)
+        .alias(trusted=Count("assignments", filter=Q(assignments__status__in=Assignment.TRUSTED)))
         .filter(trusted__lt=F("required"))
         .count()
     )
     empty = (
-        _trusted_regular(project)
+        judgment_list_trusted_regular(project=project)
         .alias(answer_text=Cast("answer", TextField()))
         .filter(
             Q(answer__isnull=True)
@@ -361,7 +360,7 @@ def _completeness(project: Project) -> dict:
 
 
 def _duplicate_payloads(project: Project) -> dict:
-    regular = Task.objects.filter(project=project, is_gold=False).order_by()
+    regular = task_list_regular(project=project)
     groups = regular.values("data").annotate(n=Count("pk"), first=Min("pk")).filter(n__gte=2)
     totals = groups.aggregate(groups=Count("*"), tasks=Coalesce(Sum("n"), 0))
     examples = []
@@ -385,7 +384,7 @@ def _duplicate_text_answers(project: Project) -> list[dict]:
     if project.task_type != Project.TaskType.TEXT:
         return []
     rows = (
-        _trusted_regular(project)
+        judgment_list_trusted_regular(project=project)
         .values("worker_id", "answer")
         .annotate(username=F("worker__user__username"), tasks=Count("task_id", distinct=True))
         .filter(tasks__gte=2)
@@ -406,7 +405,7 @@ def _inconsistent_workers(project: Project) -> list[dict]:
     # One row per (worker, payload) met on two or more tasks, with how many different answers
     # the worker gave it; the per-worker sums are done in numpy.
     rows = (
-        _trusted_regular(project)
+        judgment_list_trusted_regular(project=project)
         .values("worker_id", "worker__user__username", "task__data")
         .annotate(tasks=Count("task_id", distinct=True), answers=Count("answer", distinct=True))
         .filter(tasks__gte=2)

@@ -10,7 +10,8 @@ from marketplace.models import Task
 from marketplace.selectors import project_list_for_user
 from qc import scoring
 from qc.models import AggregationJob, Exam, ExamAttempt, TaskResult, WorkerQuality
-from workforce.models import Role, WorkerSkill
+from workforce.models import Role
+from workforce.selectors import worker_skill_list
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
@@ -101,8 +102,8 @@ def exam_list_open_to_worker(*, worker_id: int, now: datetime.datetime) -> Query
     for a level above the one they have in the skill."""
     attempts = ExamAttempt.objects.filter(exam=OuterRef("pk"), worker_id=worker_id)
     waiting = attempts.filter(passed=False, retry_at__gt=now)
-    has_level = WorkerSkill.objects.filter(
-        worker_id=worker_id, skill_id=OuterRef("skill_id"), level__gte=OuterRef("level")
+    has_level = worker_skill_list(worker_id=worker_id).filter(
+        skill_id=OuterRef("skill_id"), level__gte=OuterRef("level")
     )
     return (
         Exam.objects.select_related("skill")

@@ -487,7 +487,7 @@ class SkillsApi(ApiView):
 
     @extend_schema(responses=SkillSerializer(many=True))
     def get(self, request):
-        return self.list_response(Skill.objects.all(), SkillSerializer)
+        return self.list_response(selectors.skill_list(), SkillSerializer)
 
     @extend_schema(request=SkillSerializer, responses={201: SkillSerializer})
     def post(self, request):

@@ -111,6 +111,15 @@ def worker_get_eligible(*, user: User) -> Worker | None:
     )
 
 
+def skill_list() -> QuerySet[Skill]:
+    return Skill.objects.all()
+
+
+def worker_skill_list(*, worker_id: int) -> QuerySet[WorkerSkill]:
+    """A worker's skills, each with the level they hold."""
+    return WorkerSkill.objects.filter(worker_id=worker_id)
+
+
 def skills_by_slug(*, slugs: Iterable[str]) -> dict[str, Skill]:
     return {skill.slug: skill for skill in Skill.objects.filter(slug__in=set(slugs))}
 

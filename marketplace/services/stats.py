@@ -54,7 +54,6 @@ _DONE = (
     Assignment.Status.REJECTED,
     Assignment.Status.UNTRUSTED,
 )
-_PAYABLE = (Assignment.Status.SUBMITTED, Assignment.Status.ACCEPTED)
 _REGULAR_DONE = Q(is_gold=False, status__in=_DONE)
 _GOLD_DONE = Q(is_gold=True, status__in=_DONE)
 _SPENT = F("submitted_at") - F("claimed_at")
@@ -270,8 +269,8 @@ def _worker_rows(project: Project, now) -> list[dict]:
             pending=Count("pk", filter=Q(is_gold=False, status=Assignment.Status.SUBMITTED)),
             gold_answered=Count("pk", filter=_GOLD_DONE),
             gold_correct=Count("pk", filter=_GOLD_DONE & Q(check_passed=True)),
-            payable=Count("pk", filter=Q(status__in=_PAYABLE)),
-            unpaid=Count("pk", filter=Q(status__in=_PAYABLE) & ~Exists(paid)),
+            payable=Count("pk", filter=Q(status__in=Assignment.TRUSTED)),
+            unpaid=Count("pk", filter=Q(status__in=Assignment.TRUSTED) & ~Exists(paid)),
             active=Count("pk", filter=_held(now)),
             spent=Sum(_SPENT, filter=_REGULAR_DONE, output_field=DurationField()),
             first=Min("submitted_at"),

@@ -5,11 +5,11 @@ import datetime
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from config.errors import InvalidInputError
-from marketplace.models import Assignment, Project
+from marketplace.models import Project
+from marketplace.selectors import exam_answer_counts
 from marketplace.services.projects import project_create
 from marketplace.services.tasks import task_bulk_create
 from qc.models import Exam, ExamAttempt
@@ -83,9 +83,7 @@ def exam_attempt_current(*, exam: Exam, worker_id: int, now: datetime.datetime):
 def exam_attempt_finish(*, exam: Exam, worker_id: int, attempt: int) -> bool:
     """Scores an attempt once every question is answered (or its lease ended unanswered, which
     counts as wrong) and grants the skill on a pass. Idempotent; True when it finished now."""
-    answers = Assignment.objects.filter(project=exam.project, worker_id=worker_id, attempt=attempt)
-    done = answers.exclude(status=Assignment.Status.ACTIVE)
-    counts = done.aggregate(answered=Count("pk"), correct=Count("pk", filter=Q(check_passed=True)))
+    counts = exam_answer_counts(project=exam.project, worker_id=worker_id, attempt=attempt)
     row = ExamAttempt.objects.filter(exam=exam, worker_id=worker_id, number=attempt)
     questions = row.values_list("questions", flat=True).first()
     if questions is None or counts["answered"] < questions:
