@@ -9,6 +9,7 @@ from rest_framework.settings import api_settings
 
 from config.api import ApiView
 from config.renderers import EXPORT_RENDERERS, stream_response
+from marketplace.apis import ScaleField
 from marketplace.models import Project
 from marketplace.selectors import project_get_for_user
 from qc import reports, selectors
@@ -260,6 +261,7 @@ class ExamsApi(ApiView):
         labels = serializers.ListField(
             child=serializers.CharField(max_length=200), required=False, max_length=1000
         )
+        scale = ScaleField(required=False)
         tasks = serializers.ListField(child=serializers.JSONField(), max_length=1000)
 
     def get_permissions(self):
@@ -281,6 +283,10 @@ class ExamsApi(ApiView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        exam = exam_create(user=request.user, **data.validated_data)
+        fields = data.validated_data
+        answer_format = fields.pop("scale", {})
+        if "labels" in fields:
+            answer_format["labels"] = fields.pop("labels")
+        exam = exam_create(user=request.user, answer_format=answer_format, **fields)
         exam = selectors.exam_list_for_manager(user=request.user).get(pk=exam.pk)
         return Response(ExamManagerSerializer(exam).data, status=status.HTTP_201_CREATED)

@@ -25,10 +25,12 @@ def exam_create(
     pass_mark: float,
     retry_after_hours: float,
     task_type: str,
-    labels: Sequence[str],
     tasks: Sequence[dict],
+    answer_format: dict | None = None,
 ) -> Exam:
-    """An exam with its questions, all-or-nothing; every question needs a valid gold answer."""
+    """An exam with its questions, all-or-nothing; every question needs a valid gold answer.
+    `answer_format` holds the project settings of the task type's answer format that were
+    given (`labels`, or `scale_min` and `scale_max`), checked as a project's are."""
     missing = [
         {}
         if isinstance(row, dict) and row.get("gold_answer") is not None
@@ -40,7 +42,7 @@ def exam_create(
     settings = {
         "name": f"Exam: {skill.name} level {level}",
         "task_type": task_type,
-        "labels": list(labels),
+        **(answer_format or {}),
         "kind": Project.Kind.EXAM,
         "status": Project.Status.ACTIVE,
         "gold_ratio": 0.0,

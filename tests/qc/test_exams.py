@@ -79,6 +79,58 @@ def test_exam_questions_need_gold_answers(manager_pat):
     }
 
 
+@pytest.mark.parametrize(
+    ("answer_format", "task_type", "data", "gold_answer"),
+    [
+        ({"labels": ["a", "b"]}, "classification", {"text": "x"}, "a"),
+        ({"labels": ["a", "b"]}, "multi_label", {"text": "x"}, ["a"]),
+        ({}, "text", {"audio": "x.wav"}, "hello"),
+        ({"scale": {"min": 1, "max": 5}}, "rating", {"text": "x"}, 4),
+        (
+            {},
+            "ranking",
+            {"responses": [{"id": "r1", "text": "one"}, {"id": "r2", "text": "two"}]},
+            ["r2", "r1"],
+        ),
+        (
+            {"labels": ["car"]},
+            "bbox",
+            {"image": "x.png"},
+            [{"label": "car", "x": 1, "y": 1, "w": 5, "h": 5}],
+        ),
+    ],
+)
+def test_an_exam_takes_every_task_type(manager_pat, answer_format, task_type, data, gold_answer):
+    factories.SkillFactory(slug="sentiment")
+    body = {name: value for name, value in EXAM.items() if name != "labels"}
+    body |= {**answer_format, "task_type": task_type}
+    body["tasks"] = [{"data": data, "gold_answer": gold_answer}]
+
+    response = api_client(manager_pat).post("/api/v1/exams/", body, format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["questions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"task_type": "rating", "labels": None}, "scale"),
+        ({"task_type": "text"}, "labels"),
+        ({"labels": None}, "labels"),
+    ],
+)
+def test_an_exam_with_the_wrong_answer_format_is_400_naming_it(manager_pat, change, field):
+    factories.SkillFactory(slug="sentiment")
+    body = {**EXAM, **change, "tasks": [{"data": {"text": "x"}, "gold_answer": "positive"}]}
+    body = {name: value for name, value in body.items() if value is not None}
+
+    response = api_client(manager_pat).post("/api/v1/exams/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
 def test_passing_grants_the_skill_level(worker_alice, exam):
     codes = take(worker_alice, exam["id"], right_answers(wrong=1))
 
@@ -89,6 +141,19 @@ def test_passing_grants_the_skill_level(worker_alice, exam):
     # passed: the exam is no longer offered and cannot be taken again
     assert api_client(worker_alice.user).get("/api/v1/exams/").json()["results"] == []
     assert take(worker_alice, exam["id"], right_answers()) == []
+
+
+def test_a_rating_exam_is_taken_and_passed(worker_alice, manager_pat):
+    factories.SkillFactory(slug="sentiment")
+    questions = [{"data": {"text": f"item {n}"}, "gold_answer": n} for n in (1, 3, 5)]
+    body = {name: value for name, value in EXAM.items() if name != "labels"}
+    body |= {"task_type": "rating", "scale": {"min": 1, "max": 5}, "tasks": questions}
+    exam = api_client(manager_pat).post("/api/v1/exams/", body, format="json").json()
+
+    codes = take(worker_alice, exam["id"], {q["data"]["text"]: q["gold_answer"] for q in questions})
+
+    assert codes == [200] * 3
+    assert WorkerSkill.objects.get(worker=worker_alice, skill__slug="sentiment").level == 60
 
 
 def test_failing_waits_for_the_retry_delay(worker_alice, exam):
