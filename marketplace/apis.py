@@ -469,8 +469,10 @@ class AssignmentClaimApi(AuthenticatedInFirstStatement):
 
 
 class WorkerAssignmentSerializer(serializers.ModelSerializer):
-    task = serializers.SerializerMethodField()
-    project = serializers.SerializerMethodField()
+    """A worker's own assignment. `task` and `project` are ids (SPEC §8); `data` is the task's
+    data, as the claim gave it, so that work listed can be picked up again."""
+
+    data = serializers.JSONField(source="task.data", read_only=True)
     status = serializers.SerializerMethodField()
 
     class Meta:
@@ -479,18 +481,13 @@ class WorkerAssignmentSerializer(serializers.ModelSerializer):
             "id",
             "task",
             "project",
+            "data",
             "status",
             "answer",
             "claimed_at",
             "lease_expires_at",
             "submitted_at",
         ]
-
-    def get_task(self, assignment) -> dict:
-        return {"id": assignment.task_id, "data": assignment.task.data}
-
-    def get_project(self, assignment) -> dict:
-        return {"id": assignment.project_id, "name": assignment.project.name}
 
     def get_status(self, assignment) -> str:
         return assignments.worker_visible_status(assignment)

@@ -680,6 +680,36 @@ def test_claim_and_submit_bodies_are_the_documented_shapes(worker_alice, manager
     assert claim_body(claimed)["project"]["instructions"] == "Read twice."
 
 
+def test_a_workers_assignments_refer_to_task_and_project_by_id(worker_alice, project_sentiment):
+    client = api_client(worker_alice.user)
+    first = claim(worker_alice).json()
+    submit(worker_alice, first["id"], "positive")
+    second = claim(worker_alice).json()
+
+    bodies = [
+        *client.get("/api/v1/assignments/").json()["results"],
+        client.get(f"/api/v1/assignments/{first['id']}/").json(),
+        client.post(f"/api/v1/assignments/{second['id']}/release/").json(),
+    ]
+
+    expected = {
+        "id",
+        "task",
+        "project",
+        "data",
+        "status",
+        "answer",
+        "claimed_at",
+        "lease_expires_at",
+        "submitted_at",
+    }
+    assert [set(body) for body in bodies] == [expected] * 4
+    assert [(body["task"], body["project"], body["data"]) for body in bodies[-2:]] == [
+        (first["task"]["id"], project_sentiment.id, first["task"]["data"]),
+        (second["task"]["id"], project_sentiment.id, second["task"]["data"]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("accept", "status"),
     [
