@@ -19,7 +19,7 @@ from config.fields import CurrencyField, DecimalStringField, TiersField
 from config.renderers import EXPORT_RENDERERS, stream_response
 from marketplace import selectors, selectors_stats
 from marketplace.models import Assignment, ImportJob, Project, ProjectWorkerStats
-from marketplace.services import assignments, imports, projects, reviews, tasks
+from marketplace.services import assignments, imports, projects, reviews, stats, tasks
 from qc import scoring
 from workforce.fields import LanguageCodeField, unique_list
 from workforce.models import LanguageLevel, Role, User, Vendor
@@ -818,6 +818,7 @@ class ProjectStatsApi(ApiView):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
         window = self.InputSerializer(data=request.query_params)
         window.is_valid(raise_exception=True)
+        stats.stats_ensure_fresh()
         body = ProjectStatsOutputSerializer(
             selectors_stats.project_stats(project=project, **window.validated_data)
         ).data
@@ -894,6 +895,7 @@ class ProjectWorkersApi(ApiView):
     )
     def get(self, request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
+        stats.stats_ensure_fresh()
         rows = self.filter_queryset(selectors_stats.project_worker_list(project=project))
         renderer = request.accepted_renderer
         if renderer.format in {"jsonl", "csv"}:
@@ -964,6 +966,7 @@ class ThroughputReportApi(ApiView):
         query = self.InputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         group_by = query.validated_data["group_by"]
+        stats.stats_ensure_fresh()
         page = self.paginate_queryset(
             selectors_stats.throughput_report(user=request.user, **query.validated_data)
         )

@@ -331,6 +331,8 @@ class StatsState(models.Model):
 
     settled_until = models.DateTimeField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
+    # How long the last refresh took: whether a read may wait for one (stats_ensure_fresh).
+    refresh_seconds = models.FloatField(null=True, blank=True)
 
     def __str__(self):
         return f"stats settled until {self.settled_until}"

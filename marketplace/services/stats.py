@@ -17,9 +17,12 @@ Nothing here runs on the claim/submit path. One refresh, in one transaction:
 """
 
 import datetime
+import time
 from decimal import Decimal
 
 from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, DurationField, Exists, F, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Now, TruncHour
@@ -47,6 +50,13 @@ STALE_AFTER = datetime.timedelta(hours=1)
 # Krippendorff's alpha reads every answer of a project: at most this often per project.
 AGREEMENT_EVERY = datetime.timedelta(minutes=10)
 ACCURACY_BINS = 10
+# A read of the analytics (stats, workers view, throughput report, dashboard) first brings the
+# rollups up to date in the request when the last refresh took at most INLINE_REFRESH_SECONDS (a
+# small system: its figures are then those of the moment); on a larger one it queues the job, at
+# most once per QUEUE_EVERY however many read (see stats_ensure_fresh).
+INLINE_REFRESH_SECONDS = 0.2
+QUEUE_EVERY = datetime.timedelta(seconds=5)
+_QUEUED = "marketplace:stats-refresh-queued"
 
 _DONE = (
     Assignment.Status.SUBMITTED,
@@ -59,12 +69,36 @@ _GOLD_DONE = Q(is_gold=True, status__in=_DONE)
 _SPENT = F("submitted_at") - F("claimed_at")
 
 
+def stats_mark_due(*, project_id: int) -> None:
+    """Has the next refresh recompute the project's figures: for changes that leave no time
+    behind in its judgments (reviews, tasks added). Waits while a refresh holds the project's
+    row: call it holding no judgment or task lock."""
+    ProjectStats.objects.filter(project_id=project_id).update(stats_dirty_at=Now())
+
+
+def stats_ensure_fresh() -> None:
+    """Before a read of the rollups: refreshes them in this request when the last refresh was
+    quick (or there was none yet); else, where a broker runs the jobs, queues one (the read then
+    serves the figures as they are, `as_of` saying how old). Without a broker (eager jobs,
+    embedded defaults) a large system's figures wait for `refresh_stats`."""
+    last = StatsState.objects.filter(pk=1).values_list("refresh_seconds", flat=True).first()
+    if (last or 0) <= INLINE_REFRESH_SECONDS:
+        stats_refresh()
+    elif not settings.CELERY_TASK_ALWAYS_EAGER and cache.add(
+        _QUEUED, True, timeout=QUEUE_EVERY.total_seconds()
+    ):
+        from marketplace.tasks import stats_refresh_task  # the tasks module imports this one
+
+        transaction.on_commit(stats_refresh_task.delay)
+
+
 def stats_refresh() -> dict:
     """Brings the stats rollups up to date (see the module docstring); returns what it did.
 
     Idempotent; locks the `StatsState` row, and a refresh that finds it locked returns at once
     (`skipped`): the one holding it is doing the same work.
     """
+    started = time.monotonic()
     StatsState.objects.bulk_create([StatsState(pk=1)], ignore_conflicts=True)
     with transaction.atomic(durable=True):
         state = (
@@ -104,7 +138,8 @@ def stats_refresh() -> dict:
                 ).update(stats_dirty_at=None)
         state.settled_until = settle
         state.refreshed_at = now
-        state.save(update_fields=["settled_until", "refreshed_at"])
+        state.refresh_seconds = time.monotonic() - started
+        state.save(update_fields=["settled_until", "refreshed_at", "refresh_seconds"])
     return {"skipped": False, "projects": len(due)}
 
 

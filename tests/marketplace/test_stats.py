@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -21,6 +22,7 @@ from marketplace.models import (
     ProjectStats,
     ProjectWorkerStats,
     StatsHour,
+    StatsState,
     Task,
 )
 from marketplace.services import stats
@@ -104,6 +106,12 @@ def project(manager_pat):
     project = factories.project_create(manager_pat, gold_ratio=0.0, rate="0.10", currency="USD")
     factories.tasks_create(project, 10)
     return project
+
+
+@pytest.fixture
+def rollups_as_stored(monkeypatch):
+    """Reads serve the rollups as they are (a large system's, without a broker): no refresh."""
+    monkeypatch.setattr(stats, "INLINE_REFRESH_SECONDS", -1)
 
 
 @pytest.fixture
@@ -325,7 +333,7 @@ def test_the_worker_table_filters_and_sorts(worked, manager_pat, worker_alice, c
 
 
 def test_worker_table_rows_equal_on_the_ordering_keep_the_worker_order(
-    project, manager_pat, center_manila
+    project, manager_pat, center_manila, rollups_as_stored
 ):
     # given four workers with the same figures, their rows stored in descending id order
     workers = [factories.WorkerFactory(center=center_manila) for _ in range(4)]
@@ -365,12 +373,74 @@ def test_a_blocked_worker_shows_as_blocked_with_untrusted_work(project, manager_
     assert rows[0]["blocked"] is True and rows[0]["accuracy_estimate"] == 0.4
 
 
-def test_before_any_refresh_a_project_shows_zeros_and_no_estimates(project, manager_pat):
+def test_before_any_refresh_a_project_shows_zeros_and_no_estimates(
+    project, manager_pat, rollups_as_stored
+):
     body = api_client(manager_pat).get(stats_url(project)).json()
 
     assert body["as_of"] is None and body["tasks"] == {"total": 0, "open": 0, "complete": 0}
     assert body["eta_seconds"] is None and body["cost"]["projected_total"] is None
     assert body["gold"]["accuracy"] is None
+
+
+def test_on_a_small_system_every_read_shows_the_figures_of_the_moment(
+    project, manager_pat, worker_alice
+):
+    client = api_client(manager_pat)
+    assert client.get(stats_url(project)).json()["tasks"]["total"] == 10
+
+    # tasks added and judged, with no refresh job in between
+    assert (
+        client.post(
+            f"/api/v1/projects/{project.pk}/tasks/", [{"data": {"text": "more"}}] * 5, format="json"
+        ).status_code
+        == 201
+    )
+    work(worker_alice, project, 2)
+    body = client.get(stats_url(project)).json()
+    rows = client.get(workers_url(project)).json()["results"]
+
+    assert body["tasks"]["total"] == 15 and body["judgments"]["submitted"] == 2
+    assert [(row["worker"], row["judgments"]) for row in rows] == [(worker_alice.pk, 2)]
+
+
+def test_on_a_large_system_a_read_queues_a_refresh_where_a_broker_runs_jobs(
+    project, manager_pat, settings, django_capture_on_commit_callbacks
+):
+    # the last refresh took longer than a read may wait, and the figures are an hour old
+    stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=30)
+    ProjectStats.objects.filter(project=project).update(tasks_total=7)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    cache.delete(stats._QUEUED)
+    client = api_client(manager_pat)
+
+    with django_capture_on_commit_callbacks() as queued:
+        reads = [client.get(stats_url(project)).json() for _ in range(3)]
+
+    # the reads serve what is stored, and one refresh is queued for all of them
+    assert [body["tasks"]["total"] for body in reads] == [7, 7, 7]
+    assert queued == [stats_refresh_task.delay]
+
+
+def test_tasks_added_are_counted_by_the_next_refresh(project, manager_pat, rollups_as_stored):
+    # given figures of a project quiet for a day
+    Project.objects.filter(pk=project.pk).update(updated_at=timezone.now() - datetime.timedelta(1))
+    stats.stats_refresh()
+    client = api_client(manager_pat)
+    client.post(f"/api/v1/projects/{project.pk}/tasks/", [{"data": {"text": "x"}}], format="json")
+
+    stats.stats_refresh()
+
+    assert client.get(stats_url(project)).json()["tasks"]["total"] == 11
+
+
+def test_without_a_broker_a_large_systems_reads_serve_what_is_stored(project, manager_pat):
+    stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=30)
+    ProjectStats.objects.filter(project=project).update(tasks_total=7)
+
+    assert api_client(manager_pat).get(stats_url(project)).json()["tasks"]["total"] == 7
 
 
 def test_refreshes_count_each_judgment_once_across_the_settling_margin(
@@ -660,7 +730,7 @@ def test_access(request, project, endpoint, actor, status):
 
 @pytest.mark.parametrize("judgments", [1, 40])
 def test_query_counts_do_not_grow_with_the_data(
-    project, manager_pat, center_manila, django_assert_num_queries, judgments
+    project, manager_pat, center_manila, django_assert_num_queries, judgments, rollups_as_stored
 ):
     workers = [factories.WorkerFactory(center=center_manila) for _ in range(min(judgments, 8))]
     now = timezone.now()
@@ -670,12 +740,12 @@ def test_query_counts_do_not_grow_with_the_data(
     client = api_client(manager_pat)
     client.get(stats_url(project))  # the token is looked up once per client, not measured
 
-    # token, project, its figures, its judgments per hour
-    with django_assert_num_queries(4):
+    # token, project, the last refresh's duration, its figures, its judgments per hour
+    with django_assert_num_queries(5):
         assert client.get(stats_url(project)).status_code == 200
-    # token, project, count, page
-    with django_assert_num_queries(4):
+    # token, project, the last refresh's duration, count, page
+    with django_assert_num_queries(5):
         assert client.get(workers_url(project), {"ordering": "-judgments"}).status_code == 200
-    # token, count, page, group names
-    with django_assert_num_queries(4):
+    # token, the last refresh's duration, count, page, group names
+    with django_assert_num_queries(5):
         assert client.get(REPORT, {"group_by": "vendor"}).status_code == 200
