@@ -404,6 +404,20 @@ def test_on_a_small_system_every_read_shows_the_figures_of_the_moment(
     assert [(row["worker"], row["judgments"]) for row in rows] == [(worker_alice.pk, 2)]
 
 
+def test_reads_refresh_at_most_so_many_times_a_second(project, manager_pat, monkeypatch):
+    monkeypatch.setattr(stats, "INLINE_PER_SECOND", 2)
+    monkeypatch.setattr(stats, "_this_second", lambda: 1_000_000_000)
+    cache.delete(f"{stats._INLINE}:1000000000")
+    client = api_client(manager_pat)
+    seen = []
+    for n in range(4):
+        client.post(f"/api/v1/projects/{project.pk}/tasks/", [{"data": {"n": n}}], format="json")
+        seen.append(client.get(stats_url(project)).json()["tasks"]["total"])
+
+    # the first two reads of the second refresh; the next two serve the second one's figures
+    assert seen == [11, 12, 12, 12]
+
+
 def test_on_a_large_system_a_read_queues_a_refresh_where_a_broker_runs_jobs(
     project, manager_pat, settings, django_capture_on_commit_callbacks
 ):
