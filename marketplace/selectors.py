@@ -95,6 +95,12 @@ def assignment_get_for_manager(*, user: User, assignment_id: int) -> Assignment:
     return assignment
 
 
+def project_list_worked_by(*, worker_id: int) -> QuerySet[Project]:
+    """The work projects where the worker has claimed anything, gold or not."""
+    claimed = Assignment.objects.filter(worker_id=worker_id).values("project_id")
+    return Project.objects.filter(pk__in=claimed, kind=Project.Kind.WORK)
+
+
 def judgment_list_trusted_regular(*, project: Project) -> QuerySet[Assignment]:
     """The project's trusted judgments on regular tasks: what a delivery is made of."""
     return Assignment.objects.filter(

@@ -2,12 +2,12 @@
 
 import datetime
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from config.errors import NotFoundError
 from marketplace.models import Task
-from marketplace.selectors import project_list_for_user
+from marketplace.selectors import project_list_for_user, project_list_worked_by
 from qc import scoring
 from qc.models import AggregationJob, Exam, ExamAttempt, TaskResult, WorkerQuality
 from workforce.models import Role
@@ -15,34 +15,36 @@ from workforce.selectors import worker_skill_list
 
 
 def worker_quality_public(*, worker_id: int) -> list[dict]:
-    """A worker's own quality per project as they may see it (SPEC §4.3): the accuracy estimate
-    as of the previous UTC midnight, never live gold counts; `blocked` is live."""
+    """A worker's own quality on each work project they have claimed on, as they may see it
+    (SPEC §4.3): the accuracy estimate as of the previous UTC midnight (the project's prior
+    before any gold), never live gold counts; `blocked` is live.
+
+    A project is listed from the worker's first claim there, gold or not: listed from their
+    first gold check instead, its appearing right after a submit would tell them that task was
+    gold."""
     today = timezone.now().date()
     as_of = datetime.datetime.combine(today, datetime.time(), tzinfo=datetime.UTC)
-    # A record first made today is left out: that it appeared right after a submit would tell
-    # the worker that task was gold (SPEC §4.3). It shows from the next UTC day on.
-    rows = (
-        WorkerQuality.objects.filter(worker_id=worker_id)
-        .filter(Q(day__lt=today) | Q(day_start_seen__gt=0) | Q(blocked=True))
-        .select_related("project")
-    )
+    records = {row.project_id: row for row in WorkerQuality.objects.filter(worker_id=worker_id)}
     result = []
-    for row in rows.order_by("project_id"):
-        # Counts changed today were saved at the day's first change; else they are all older.
-        changed_today = row.day >= today
-        seen = row.day_start_seen if changed_today else row.gold_seen
-        correct = row.day_start_correct if changed_today else row.gold_correct
+    for project in project_list_worked_by(worker_id=worker_id).order_by("pk"):
+        seen, correct, blocked = 0, 0, False
+        if (row := records.get(project.pk)) is not None:
+            # Counts changed today were saved at the day's first change; else all are older.
+            changed_today = row.day >= today
+            seen = row.day_start_seen if changed_today else row.gold_seen
+            correct = row.day_start_correct if changed_today else row.gold_correct
+            blocked = row.blocked
         result.append(
             {
-                "project": row.project_id,
+                "project": project.pk,
                 "accuracy_estimate": scoring.accuracy_estimate(
                     gold_correct=correct,
                     gold_seen=seen,
-                    prior_correct=row.project.prior_correct,
-                    prior_seen=row.project.prior_seen,
+                    prior_correct=project.prior_correct,
+                    prior_seen=project.prior_seen,
                 ),
                 "as_of": as_of,
-                "blocked": row.blocked,
+                "blocked": blocked,
             }
         )
     return result

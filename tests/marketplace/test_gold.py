@@ -246,13 +246,27 @@ def test_workers_see_their_estimate_as_of_the_previous_utc_midnight(
     worker_alice, project_half_gold
 ):
     client = api_client(worker_alice.user)
-    # Before any gold: no quality row yet.
+    # Before any work: nothing. From the first claim, gold or not, the project is listed with
+    # its prior, 4 / 5: listed from the first gold check, it would tell which task was gold.
     assert client.get("/api/v1/me/").json()["quality"] == []
+    prior = [
+        {
+            "project": project_half_gold.pk,
+            "accuracy_estimate": pytest.approx(4 / 5),
+            "as_of": timezone.now()
+            .replace(hour=0, minute=0, second=0, microsecond=0)
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "blocked": False,
+        }
+    ]
+    _work(client, "positive")
+    assert client.get("/api/v1/me/").json()["quality"] == prior
     while not Assignment.objects.filter(worker=worker_alice, is_gold=True).exists():
         _work(client, "positive")
 
-    # The first gold check made the record: showing it now would tell which task was gold.
-    assert client.get("/api/v1/me/").json()["quality"] == []
+    # The gold check made the record; what shows is still as of midnight.
+    assert client.get("/api/v1/me/").json()["quality"] == prior
 
     # The next day the same counts are history and do show: (1 + 4) / (1 + 5).
     WorkerQuality.objects.filter(worker=worker_alice).update(
