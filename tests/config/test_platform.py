@@ -85,7 +85,12 @@ def test_health_is_503_when_configured_redis_does_not_answer(anonymous, db, sett
     assert response.json()["redis"] == "down"
 
 
-def test_schema_and_docs_need_no_credentials(anonymous, db):
+@pytest.mark.parametrize("credentials", [None, "Token not-a-token", "Basic Zm9vOmJhcg=="])
+def test_schema_and_docs_need_no_credentials(anonymous, db, credentials):
+    # and whatever a client sends along, as it may with every request, does not matter
+    if credentials:
+        anonymous.credentials(HTTP_AUTHORIZATION=credentials)
+
     schema = anonymous.get("/api/schema/")
     docs = anonymous.get("/api/docs/")
 
