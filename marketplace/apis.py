@@ -29,6 +29,13 @@ from workforce.selectors import skill_list
 # --- projects ---------------------------------------------------------------------------------
 
 
+class OptionalSkillField(serializers.SlugRelatedField):
+    """A skill by slug; "" or null for none, as a project shows it."""
+
+    def to_internal_value(self, data):
+        return None if data == "" else super().to_internal_value(data)
+
+
 @extend_schema_field(
     {
         "type": "object",
@@ -63,7 +70,7 @@ class ProjectInputSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200), max_length=1000, required=False
     )
     scale = ScaleField(required=False)
-    required_skill = serializers.SlugRelatedField(
+    required_skill = OptionalSkillField(
         slug_field="slug", queryset=skill_list(), allow_null=True, required=False
     )
     min_skill_level = serializers.IntegerField(min_value=0, max_value=100, required=False)
@@ -133,9 +140,10 @@ def _ids(objects):
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
-    """Every setting with its effective value; settings of other task types are left out."""
+    """Every setting with its effective value, never null (SPEC §3); settings of other task
+    types are left out."""
 
-    required_skill = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    required_skill = serializers.SerializerMethodField()
     languages = serializers.SerializerMethodField()
     min_language_level = serializers.SerializerMethodField()
     scale = serializers.SerializerMethodField()
@@ -181,6 +189,10 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+
+    def get_required_skill(self, project) -> str:
+        """The skill's slug; "" when anyone may work on the project."""
+        return project.required_skill.slug if project.required_skill_id else ""
 
     def get_languages(self, project) -> list[str]:
         return [row.code for row in project.language_rows.all()]

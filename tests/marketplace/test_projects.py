@@ -11,6 +11,7 @@ from marketplace.models import Project, Task
 from marketplace.services import projects, tasks
 from tests import factories
 from tests.utils import api_client, requires_postgres
+from workforce.models import Skill
 
 PROJECTS = "/api/v1/projects/"
 LABELS = ["positive", "negative", "neutral"]
@@ -25,7 +26,7 @@ DEFAULTS = {
     "client": "",
     "instructions": "",
     "guideline_version": 1,
-    "required_skill": None,  # optional: none means anyone may work on it
+    "required_skill": "",  # optional: none means anyone may work on it (SPEC: never null)
     "min_skill_level": 0,
     "languages": ["en"],
     "min_language_level": "B2",
@@ -190,7 +191,7 @@ def test_create_shows_every_applicable_setting_with_its_default(pat, manager_pat
     assert set(body) == COMMON_KEYS | set(shown)
     assert {key: body[key] for key in DEFAULTS} == DEFAULTS
     assert {key: body[key] for key in shown} == shown
-    assert [key for key, value in body.items() if value is None] == ["required_skill"]
+    assert [key for key, value in body.items() if value is None] == []
     assert body["task_type"] == task_type
     assert body["rate"] == "0.0525"
     assert body["managers"] == [manager_pat.pk]
@@ -200,6 +201,19 @@ def test_create_shows_every_applicable_setting_with_its_default(pat, manager_pat
     assert project.created_by == manager_pat
     assert project.rate == Decimal("0.0525")
     assert project.status == Project.Status.DRAFT
+
+
+@pytest.mark.parametrize("none", ["", None])
+def test_a_required_skill_is_cleared_with_an_empty_slug_or_null(pat, manager_pat, none):
+    factories.SkillFactory(slug="ner")
+    project = factories.project_create(manager_pat, required_skill=Skill.objects.get(slug="ner"))
+
+    response = pat.patch(project_url(project), {"required_skill": none}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["required_skill"] == ""
+    project.refresh_from_db()
+    assert project.required_skill is None
 
 
 def test_create_keeps_given_settings(pat, manager_pat, manager_mo, vendor_acme):
