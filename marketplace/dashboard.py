@@ -18,7 +18,7 @@ from pygal.style import Style
 from config.errors import NotFoundError
 from config.money import money_str
 from marketplace import selectors, selectors_stats
-from marketplace.services.stats import stats_ensure_fresh
+from marketplace.services import stats
 from workforce.models import Role
 
 HOURS = 48
@@ -105,7 +105,7 @@ def _percent(value: float | None) -> str:
 
 @managers_only
 def project_list(request):
-    stats_ensure_fresh()
+    stats.stats_ensure_fresh()
     projects = selectors.project_list_for_user(user=request.user).select_related("stats")
     rows = []
     for project in projects:
@@ -228,7 +228,7 @@ def project_detail(request, project_id: int):
         project = selectors.project_get_for_user(user=request.user, project_id=project_id)
     except NotFoundError:
         raise Http404("No such project.") from None
-    stats_ensure_fresh()
+    stats.stats_ensure_fresh()
     body = selectors_stats.project_stats(project=project, hours=HOURS, days=DAYS)
     hourly, daily = _throughput_charts(body)
     center_throughput, center_quality = _center_charts(body)

@@ -37,7 +37,7 @@ from marketplace import splitters
 from marketplace.exceptions import ImportStateError, ProjectStateError
 from marketplace.models import ImportJob, Project, Task
 from marketplace.selectors import project_answer_format
-from marketplace.services.stats import stats_mark_due
+from marketplace.services.projects import project_touch
 from marketplace.services.tasks import (
     TaskRowError,
     task_data_clean,
@@ -366,11 +366,11 @@ def import_run(
         logger.exception("import job %s failed", job_id)
         run.fail(run.line, f"The import stopped: {error}")
     finally:
-        stats_mark_due(project_id=job.project_id)
         # Not while another run has taken the job over and may still be opening the file.
         job.refresh_from_db()
         if job.status in _ENDED:
             _upload_delete(job)
+    project_touch(project_id=job.project_id)  # its tasks changed: its figures are due
     return job
 
 

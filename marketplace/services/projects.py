@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Case, F, Value, When
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, Now
 
 from config.errors import InvalidInputError
 from marketplace.exceptions import ProjectSettingLockedError, ProjectStateError
@@ -83,6 +83,12 @@ def _set_relations(
         project.allowed_vendors.set(allowed_vendors)
     if managers is not None:
         project.managers.set({project.created_by_id, *managers})
+
+
+def project_touch(*, project_id: int) -> None:
+    """Marks the project changed now (`updated_at`), as when its tasks change: the stats refresh
+    takes a project changed since its last run as due (docs/stats.md)."""
+    Project.objects.filter(pk=project_id).update(updated_at=Now())
 
 
 def project_create(

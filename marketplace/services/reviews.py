@@ -4,11 +4,11 @@ consensus, and its task needs another judgment)."""
 import math
 
 from django.db import transaction
+from django.db.models.functions import Now
 
 from marketplace.exceptions import AssignmentStateError
-from marketplace.models import Assignment, Project
+from marketplace.models import Assignment, Project, ProjectStats
 from marketplace.services.assignments import slots_free
-from marketplace.services.stats import stats_mark_due
 
 # decision → the statuses it may be taken from
 _REVIEW_FROM = {
@@ -27,9 +27,10 @@ def assignment_review(*, assignment: Assignment, decision: str) -> Assignment:
     if assignment.status == decision:
         return assignment
     with transaction.atomic(durable=True):
-        # The rollup row, not the project's, so the locking order (assignments.py) is not
-        # involved; taken first, so that a wait for a running refresh holds no judgment lock.
-        stats_mark_due(project_id=assignment.project_id)
+        # Marks the project's figures as due for the next stats refresh (docs/stats.md): the
+        # rollup row, not the project's, so the locking order (assignments.py) is not involved;
+        # taken first, so that a wait for a running refresh holds no judgment or task lock.
+        ProjectStats.objects.filter(project_id=assignment.project_id).update(stats_dirty_at=Now())
         changed = Assignment.objects.filter(
             pk=assignment.pk, status__in=_REVIEW_FROM[decision]
         ).update(status=decision)

@@ -51,12 +51,20 @@ STALE_AFTER = datetime.timedelta(hours=1)
 AGREEMENT_EVERY = datetime.timedelta(minutes=10)
 ACCURACY_BINS = 10
 # A read of the analytics (stats, workers view, throughput report, dashboard) first brings the
-# rollups up to date in the request when the last refresh took at most INLINE_REFRESH_SECONDS (a
-# small system: its figures are then those of the moment), at most INLINE_PER_SECOND times in a
-# second however often managers read (further reads in that second serve the last refresh's).
-# On a larger system a read queues the job, at most once per QUEUE_EVERY.
+# rollups up to date (see stats_ensure_fresh). The rollups are a cache of figures computed from
+# the judgments, not data of their own: filling it on a read changes nothing a user did.
+# - A small system, whose refreshes take at most INLINE_REFRESH_SECONDS, refreshes in the request:
+#   its figures are those of the moment. At most INLINE_PER_SECOND times a second per server
+#   process however often managers read; further reads in that second serve the last figures.
+# - A larger one, where a broker runs the jobs, queues the job, at most once per QUEUE_EVERY, and
+#   serves the figures as they are. Without a broker it refreshes in the request once its figures
+#   are INLINE_SPACING times as old as a refresh is long, so refreshing takes at most a tenth of
+#   the time.
+# A refresh's length is kept as the longest of the last few (it halves at each refresh): one
+# quick refresh on a large system, or one slow one on a small system, does not swap the cases.
 INLINE_REFRESH_SECONDS = 0.1
 INLINE_PER_SECOND = 2
+INLINE_SPACING = 10
 QUEUE_EVERY = datetime.timedelta(seconds=5)
 _QUEUED = "marketplace:stats-refresh-queued"
 _INLINE = "marketplace:stats-refreshes-inline"
@@ -72,31 +80,31 @@ _GOLD_DONE = Q(is_gold=True, status__in=_DONE)
 _SPENT = F("submitted_at") - F("claimed_at")
 
 
-def stats_mark_due(*, project_id: int) -> None:
-    """Has the next refresh recompute the project's figures: for changes that leave no time
-    behind in its judgments (reviews, tasks added). Waits while a refresh holds the project's
-    row: call it holding no judgment or task lock."""
-    ProjectStats.objects.filter(project_id=project_id).update(stats_dirty_at=Now())
-
-
 def stats_ensure_fresh() -> None:
-    """Before a read of the rollups: refreshes them in this request when the last refresh was
-    quick (or there was none yet), unless INLINE_PER_SECOND reads did so in this second already;
-    on a larger system, where a broker runs the jobs, queues one (the read then serves the
-    figures as they are, `as_of` saying how old). Without a broker (eager jobs, embedded
-    defaults) a large system's figures wait for `refresh_stats`."""
-    took = StatsState.objects.filter(pk=1).values_list("refresh_seconds", flat=True).first()
-    if (took or 0) <= INLINE_REFRESH_SECONDS:
+    """Before a read of the rollups: brings them up to date as the constants above say, in this
+    request or through the job; the read then serves them, `as_of` saying how old."""
+    state = (
+        StatsState.objects.filter(pk=1)
+        .annotate(age=Now() - F("refreshed_at"))
+        .values("age", "refresh_seconds")
+        .first()
+    )
+    if state is None or state["refresh_seconds"] is None:
+        stats_refresh()  # the first: how long one takes is not known yet
+        return
+    took = state["refresh_seconds"]
+    if took <= INLINE_REFRESH_SECONDS:
         second = f"{_INLINE}:{_this_second()}"
         cache.add(second, 0, timeout=2)
         if cache.incr(second) <= INLINE_PER_SECOND:
             stats_refresh()
-    elif not settings.CELERY_TASK_ALWAYS_EAGER and cache.add(
-        _QUEUED, True, timeout=QUEUE_EVERY.total_seconds()
-    ):
-        from marketplace.tasks import stats_refresh_task  # the tasks module imports this one
+    elif not settings.CELERY_TASK_ALWAYS_EAGER:
+        if cache.add(_QUEUED, True, timeout=QUEUE_EVERY.total_seconds()):
+            from marketplace.tasks import stats_refresh_task  # that module imports this one
 
-        transaction.on_commit(stats_refresh_task.delay)
+            transaction.on_commit(stats_refresh_task.delay)
+    elif state["age"].total_seconds() >= took * INLINE_SPACING:
+        stats_refresh()
 
 
 def _this_second() -> int:
@@ -149,7 +157,7 @@ def stats_refresh() -> dict:
                 ).update(stats_dirty_at=None)
         state.settled_until = settle
         state.refreshed_at = now
-        state.refresh_seconds = time.monotonic() - started
+        state.refresh_seconds = max(time.monotonic() - started, (state.refresh_seconds or 0.0) / 2)
         state.save(update_fields=["settled_until", "refreshed_at", "refresh_seconds"])
     return {"skipped": False, "projects": len(due)}
 

@@ -10,7 +10,7 @@ from config.errors import InvalidInputError
 from marketplace.exceptions import ProjectStateError
 from marketplace.models import Project, Task
 from marketplace.selectors import project_answer_format
-from marketplace.services.stats import stats_mark_due
+from marketplace.services.projects import project_touch
 from qc import scoring
 
 MAX_TASKS_PER_REQUEST = 10_000
@@ -156,5 +156,5 @@ def task_bulk_create(*, project: Project, rows: Sequence) -> int:
             task.project = project
             task.required = task_required(project, is_gold=task.is_gold)
         Task.objects.bulk_create(tasks, batch_size=_INSERT_BATCH)
-    stats_mark_due(project_id=project.pk)  # after the commit: a wait here holds no lock
+        project_touch(project_id=project.pk)
     return len(tasks)

@@ -937,7 +937,8 @@ def test_post_tasks_in_constant_queries(pat, manager_pat, django_assert_num_quer
     rows = [{"data": {"n": n}} for n in range(count)]
 
     # 1 token and user, 2 the project (access), 3 savepoint, 4 the project locked,
-    # 5 one multi-row INSERT (SQLite would split it), 6 release, 7 the project's stats marked due.
+    # 5 one multi-row INSERT (SQLite would split it), 6 the project marked changed (for the
+    # stats refresh), 7 release.
     with django_assert_num_queries(7):
         response = pat.post(tasks_url(project), rows, format="json")
 

@@ -110,8 +110,17 @@ def project(manager_pat):
 
 @pytest.fixture
 def rollups_as_stored(monkeypatch):
-    """Reads serve the rollups as they are (a large system's, without a broker): no refresh."""
-    monkeypatch.setattr(stats, "INLINE_REFRESH_SECONDS", -1)
+    """Reads serve the rollups as they are: no refresh first."""
+    monkeypatch.setattr(stats, "stats_ensure_fresh", lambda: None)
+
+
+@pytest.fixture
+def large_system(monkeypatch, project):
+    """Refreshes take 30 s, longer than a read may wait; the figures stored say 7 tasks."""
+    monkeypatch.setattr(stats, "INLINE_REFRESH_SECONDS", 0.1)
+    stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=30)
+    ProjectStats.objects.filter(project=project).update(tasks_total=7)
 
 
 @pytest.fixture
@@ -406,6 +415,9 @@ def test_on_a_small_system_every_read_shows_the_figures_of_the_moment(
 
 def test_reads_refresh_at_most_so_many_times_a_second(project, manager_pat, monkeypatch):
     monkeypatch.setattr(stats, "INLINE_PER_SECOND", 2)
+    monkeypatch.setattr(stats, "INLINE_REFRESH_SECONDS", 0.1)
+    stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=0.01)
     monkeypatch.setattr(stats, "_this_second", lambda: 1_000_000_000)
     cache.delete(f"{stats._INLINE}:1000000000")
     client = api_client(manager_pat)
@@ -419,12 +431,8 @@ def test_reads_refresh_at_most_so_many_times_a_second(project, manager_pat, monk
 
 
 def test_on_a_large_system_a_read_queues_a_refresh_where_a_broker_runs_jobs(
-    project, manager_pat, settings, django_capture_on_commit_callbacks
+    project, manager_pat, settings, django_capture_on_commit_callbacks, large_system
 ):
-    # the last refresh took longer than a read may wait, and the figures are an hour old
-    stats.stats_refresh()
-    StatsState.objects.update(refresh_seconds=30)
-    ProjectStats.objects.filter(project=project).update(tasks_total=7)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     cache.delete(stats._QUEUED)
     client = api_client(manager_pat)
@@ -449,12 +457,26 @@ def test_tasks_added_are_counted_by_the_next_refresh(project, manager_pat, rollu
     assert client.get(stats_url(project)).json()["tasks"]["total"] == 11
 
 
-def test_without_a_broker_a_large_systems_reads_serve_what_is_stored(project, manager_pat):
-    stats.stats_refresh()
-    StatsState.objects.update(refresh_seconds=30)
-    ProjectStats.objects.filter(project=project).update(tasks_total=7)
+def test_without_a_broker_a_large_system_refreshes_once_its_figures_are_ten_refreshes_old(
+    project, manager_pat, large_system
+):
+    client = api_client(manager_pat)
+    assert client.get(stats_url(project)).json()["tasks"]["total"] == 7
 
-    assert api_client(manager_pat).get(stats_url(project)).json()["tasks"]["total"] == 7
+    StatsState.objects.update(refreshed_at=timezone.now() - datetime.timedelta(seconds=301))
+
+    assert client.get(stats_url(project)).json()["tasks"]["total"] == 10
+
+
+def test_a_refreshs_length_is_the_longest_of_the_last_few(db):
+    stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=8)
+
+    stats.stats_refresh()
+    stats.stats_refresh()
+
+    # halved at each refresh, unless the refresh itself took longer
+    assert StatsState.objects.get().refresh_seconds == pytest.approx(2)
 
 
 def test_refreshes_count_each_judgment_once_across_the_settling_margin(
@@ -744,13 +766,16 @@ def test_access(request, project, endpoint, actor, status):
 
 @pytest.mark.parametrize("judgments", [1, 40])
 def test_query_counts_do_not_grow_with_the_data(
-    project, manager_pat, center_manila, django_assert_num_queries, judgments, rollups_as_stored
+    project, manager_pat, center_manila, django_assert_num_queries, judgments, monkeypatch
 ):
+    # reads that find the figures fresh enough (here: refreshes take 30 s, the last was now)
+    monkeypatch.setattr(stats, "INLINE_REFRESH_SECONDS", 0.1)
     workers = [factories.WorkerFactory(center=center_manila) for _ in range(min(judgments, 8))]
     now = timezone.now()
     for n in range(judgments):
         regular(workers[n % len(workers)], project, at=now - datetime.timedelta(hours=n % 30))
     stats.stats_refresh()
+    StatsState.objects.update(refresh_seconds=30)
     client = api_client(manager_pat)
     client.get(stats_url(project))  # the token is looked up once per client, not measured
 
