@@ -59,6 +59,9 @@ class Http:
                 self.close()  # a kept-alive connection the server had closed
                 if not reused or attempt == 2:
                     raise
+            except BaseException:
+                self.close()  # a timeout: a late answer must not be read as the next one's
+                raise
         if not keep_alive:
             self.close()
         self.raw = raw
