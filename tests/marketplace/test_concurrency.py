@@ -51,11 +51,28 @@ def invariant_violations() -> list[str]:
     return problems
 
 
-def test_32_workers_hammering_one_project_break_no_rule(manager_pat, center_manila):
-    project = factories.project_create(
-        manager_pat, overlap=3, gold_ratio=0.2, min_gold_before_block=1000, lease_seconds=600
-    )
-    factories.tasks_create(project, 60, gold=10)
+@pytest.mark.parametrize(
+    "projects",
+    [
+        [(0, 60, 10)],
+        # by priority: two small projects that run out first, then the main one; claims walk
+        # past a project with nothing left for the worker in their one statement
+        [(5, 10, 2), (3, 10, 2), (0, 40, 6)],
+    ],
+    ids=["one project", "three projects by priority"],
+)
+def test_32_workers_hammering_the_projects_break_no_rule(manager_pat, center_manila, projects):
+    for priority, regular, gold in projects:
+        project = factories.project_create(
+            manager_pat,
+            name=f"priority {priority}",
+            overlap=3,
+            gold_ratio=0.2,
+            min_gold_before_block=1000,
+            lease_seconds=600,
+            priority=priority,
+        )
+        factories.tasks_create(project, regular, gold=gold)
     workers = factories.WorkerFactory.create_batch(32, center=center_manila)
     clients = [api_client(worker.user) for worker in workers]
     barrier = threading.Barrier(32)
