@@ -33,21 +33,19 @@ import contextlib
 import multiprocessing
 import os
 import re
-import resource
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import benchdb
 import psycopg
-from loadgen import Http, cpu_busy_ticks, percentile, wait_until_quiet
+from loadgen import Http, cpu_busy_ticks, percentile, run_threads, wait_until_quiet
 
 DB_NAME = "bench_claim"
 OVERLAP = 3
@@ -175,33 +173,6 @@ def _ok_loop(port, project_id, token, start_at, stop_at, max_loops, stats: LoopS
     stats.last_end = time.time()
 
 
-def _loadgen_process(loop, port, project_id, tokens, start_at, stop_at, max_loops, queue):
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)  # the parent cleans up; just die
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    per_thread = [LoopStats() for _ in tokens]
-    threads = [
-        threading.Thread(
-            target=loop,
-            args=(port, project_id, token, start_at, stop_at, max_loops, stats),
-            daemon=True,
-        )
-        for token, stats in zip(tokens, per_thread, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    total = LoopStats()
-    for stats in per_thread:
-        total.merge(stats)
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    total.cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
-        cpu_after.ru_stime - cpu_before.ru_stime
-    )
-    queue.put(total)
-
-
 def _proc_stat(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -289,8 +260,15 @@ def run_load(
     stop_at = start_at + seconds if seconds else start_at + 3600
     processes = [
         context.Process(
-            target=_loadgen_process,
-            args=(loop, port, project_id, group, start_at, stop_at, loops_per_worker, queue),
+            target=run_threads,
+            args=(
+                [
+                    (loop, (port, project_id, token, start_at, stop_at, loops_per_worker))
+                    for token in group
+                ],
+                LoopStats,
+                queue,
+            ),
             daemon=True,
         )
         for group in groups

@@ -29,17 +29,15 @@ import argparse
 import multiprocessing
 import os
 import random
-import resource
 import signal
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import benchdb
-from loadgen import Http, cpu_busy_ticks, percentile
+from loadgen import Http, cpu_busy_ticks, percentile, run_threads
 
 DB_NAME = "bench_load"
 LEASE_SECONDS = 30
@@ -188,30 +186,6 @@ def _manager(port, token, project_ids, start_at, stop_at, figures: Figures):
         time.sleep(1)
 
 
-def _loadgen_process(jobs, start_at, stop_at, queue):
-    """Runs each (function, arguments) of `jobs` in a thread of its own; puts their figures."""
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_DFL)  # the parent cleans up; just die
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    per_thread = [Figures() for _ in jobs]
-    threads = [
-        threading.Thread(target=job, args=(*args, start_at, stop_at, figures), daemon=True)
-        for (job, args), figures in zip(jobs, per_thread, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    total = Figures()
-    for figures in per_thread:
-        total.merge(figures)
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    total.cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
-        cpu_after.ru_stime - cpu_before.ru_stime
-    )
-    queue.put(total)
-
-
 def build(workers: int, scale: float) -> tuple[list[int], list[SimWorker], str]:
     """The projects (ids, by priority), the crowd and the manager's token."""
     from rest_framework.authtoken.models import Token
@@ -262,7 +236,10 @@ def run_crowd(port, project_ids, crowd, manager_token, seconds, think) -> tuple[
     start_at = time.time() + 1
     stop_at = start_at + seconds
     processes = [
-        context.Process(target=_loadgen_process, args=(group, start_at, stop_at, queue))
+        context.Process(
+            target=run_threads,
+            args=([(job, (*args, start_at, stop_at)) for job, args in group], Figures, queue),
+        )
         for group in groups
     ]
     for process in processes:

@@ -7,7 +7,10 @@ cores, so the client is kept cheap (see `Http`).
 import json
 import math
 import re
+import resource
+import signal
 import socket
+import threading
 import time
 
 
@@ -125,3 +128,29 @@ def wait_until_quiet(max_seconds: float, idle_share: float = 0.8) -> float:
         idle = 1 - (after[0] - before[0]) / max(1, after[1] - before[1])
         if idle >= idle_share or time.time() >= deadline:
             return idle
+
+
+def run_threads(jobs: list, stats_class, queue) -> None:
+    """The body of a forked load-generator process: runs each (function, arguments) of `jobs`
+    in a thread of its own, a fresh `stats_class()` passed last, and puts their figures merged,
+    with this process's CPU seconds, on `queue`."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)  # the parent cleans up; just die
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    per_thread = [stats_class() for _ in jobs]
+    threads = [
+        threading.Thread(target=job, args=(*args, stats), daemon=True)
+        for (job, args), stats in zip(jobs, per_thread, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = stats_class()
+    for stats in per_thread:
+        total.merge(stats)
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    total.cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (
+        cpu_after.ru_stime - cpu_before.ru_stime
+    )
+    queue.put(total)
