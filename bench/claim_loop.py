@@ -30,7 +30,6 @@ also on Ctrl-C.
 
 import argparse
 import contextlib
-import multiprocessing
 import os
 import re
 import shutil
@@ -45,7 +44,14 @@ from pathlib import Path
 
 import benchdb
 import psycopg
-from loadgen import Http, cpu_busy_ticks, percentile, run_threads, wait_until_quiet
+from loadgen import (
+    Http,
+    busy_cores,
+    cpu_busy_ticks,
+    load_processes,
+    percentile,
+    wait_until_quiet,
+)
 
 DB_NAME = "bench_claim"
 OVERLAP = 3
@@ -254,43 +260,18 @@ def run_load(
     each runs `loop`, the worker loop unless told."""
     processes_n = min(4, len(tokens))
     groups = [tokens[i::processes_n] for i in range(processes_n)]
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
     start_at = time.time() + 0.5 + 0.05 * processes_n
     stop_at = start_at + seconds if seconds else start_at + 3600
-    processes = [
-        context.Process(
-            target=run_threads,
-            args=(
-                [
-                    (loop, (port, project_id, token, start_at, stop_at, loops_per_worker))
-                    for token in group
-                ],
-                LoopStats,
-                queue,
-            ),
-            daemon=True,
-        )
+    job_groups = [
+        [(loop, (port, project_id, token, start_at, stop_at, loops_per_worker)) for token in group]
         for group in groups
     ]
-    for process in processes:
-        process.start()
-    try:
+    with load_processes(job_groups, LoopStats) as collect:
         time.sleep(max(0.0, start_at - time.time()))
         busy_before, server_before = cpu_busy_ticks(), _server_cpu_ticks(server_pid)
-        total = LoopStats()
-        for _ in processes:
-            total.merge(queue.get(timeout=(seconds or 600) + 120))
+        total = collect((seconds or 600) + 120)
         busy_after, server_after = cpu_busy_ticks(), _server_cpu_ticks(server_pid)
-        for process in processes:
-            process.join(timeout=10)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
     elapsed = max(total.last_end - start_at, 1e-9)
-    cores = os.cpu_count() or 1
-    busy = cores * (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
     return RunResult(
         loops_per_s=len(total.submit_ms) / elapsed,
         claim_p50=percentile(total.claim_ms, 0.50),
@@ -303,7 +284,7 @@ def run_load(
         loadgen_cores=total.cpu_seconds / elapsed,
         server_cores=_server_cpu_seconds(server_before, server_after) / elapsed,
         db_cores=_server_cpu_seconds(server_before, server_after, "db") / elapsed,
-        box_busy_cores=busy,
+        box_busy_cores=busy_cores(busy_before, busy_after),
         error_samples=total.error_samples,
         submitted_ids=total.submitted_ids,
     )

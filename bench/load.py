@@ -26,8 +26,6 @@ no worker-facing response may mention gold. Everything is dropped at the end, al
 """
 
 import argparse
-import multiprocessing
-import os
 import random
 import signal
 import sys
@@ -37,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import benchdb
-from loadgen import Http, cpu_busy_ticks, percentile, run_threads
+from loadgen import Http, busy_cores, cpu_busy_ticks, load_processes, percentile
 
 DB_NAME = "bench_load"
 LEASE_SECONDS = 30
@@ -231,38 +229,18 @@ def run_crowd(port, project_ids, crowd, manager_token, seconds, think) -> tuple[
     jobs.append((_manager, (port, manager_token, project_ids)))
     groups = [jobs[i::PROCESSES] for i in range(PROCESSES)]
     connections.close_all()  # no inherited database sockets in the forked load generators
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
     start_at = time.time() + 1
     stop_at = start_at + seconds
-    processes = [
-        context.Process(
-            target=run_threads,
-            args=([(job, (*args, start_at, stop_at)) for job, args in group], Figures, queue),
-        )
-        for group in groups
-    ]
-    for process in processes:
-        process.start()
-    try:
+    job_groups = [[(job, (*args, start_at, stop_at)) for job, args in group] for group in groups]
+    with load_processes(job_groups, Figures) as collect:
         time.sleep(max(0.0, start_at - time.time()))
         busy_before = cpu_busy_ticks()
         expired = 0
         while time.time() < stop_at:
             time.sleep(min(SWEEP_SECONDS, max(0.0, stop_at - time.time())))
             expired += assignments_expire()
-        busy_after = cpu_busy_ticks()
-        total = Figures()
-        for _ in processes:
-            total.merge(queue.get(timeout=120))
-        for process in processes:
-            process.join(timeout=10)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-    busy = (os.cpu_count() or 1) * (busy_after[0] - busy_before[0])
-    busy /= max(1, busy_after[1] - busy_before[1])
+        busy = busy_cores(busy_before, cpu_busy_ticks())
+        total = collect(120)
     print(f"    the sweeper expired {expired} lapsed leases during the run")
     return total, busy
 

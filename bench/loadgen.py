@@ -4,8 +4,11 @@ Simulated workers run in forked processes next to the server they measure, on th
 cores, so the client is kept cheap (see `Http`).
 """
 
+import contextlib
 import json
 import math
+import multiprocessing
+import os
 import re
 import resource
 import signal
@@ -117,6 +120,11 @@ def cpu_busy_ticks() -> tuple[int, int]:
     return sum(values) - idle, sum(values)
 
 
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Cores busy on average between two readings of `cpu_busy_ticks`."""
+    return (os.cpu_count() or 1) * (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def wait_until_quiet(max_seconds: float, idle_share: float = 0.8) -> float:
     """Waits (up to max_seconds) for a second in which the machine is at least idle_share idle;
     returns the idle share last seen. Other jobs on the 2 shared cores skew every figure."""
@@ -124,8 +132,7 @@ def wait_until_quiet(max_seconds: float, idle_share: float = 0.8) -> float:
     while True:
         before = cpu_busy_ticks()
         time.sleep(1)
-        after = cpu_busy_ticks()
-        idle = 1 - (after[0] - before[0]) / max(1, after[1] - before[1])
+        idle = 1 - busy_cores(before, cpu_busy_ticks()) / (os.cpu_count() or 1)
         if idle >= idle_share or time.time() >= deadline:
             return idle
 
@@ -154,3 +161,33 @@ def run_threads(jobs: list, stats_class, queue) -> None:
         cpu_after.ru_stime - cpu_before.ru_stime
     )
     queue.put(total)
+
+
+@contextlib.contextmanager
+def load_processes(job_groups: list[list], stats_class):
+    """A forked load-generator process per group of jobs (`run_threads`), started at once.
+    Yields `collect(timeout)`, which waits for their figures and returns them merged; processes
+    still running on the way out are terminated."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    processes = [
+        context.Process(target=run_threads, args=(jobs, stats_class, queue), daemon=True)
+        for jobs in job_groups
+    ]
+    for process in processes:
+        process.start()
+
+    def collect(timeout: float):
+        total = stats_class()
+        for _ in processes:
+            total.merge(queue.get(timeout=timeout))
+        for process in processes:
+            process.join(timeout=10)
+        return total
+
+    try:
+        yield collect
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
